@@ -248,7 +248,7 @@ class Retriever:
         encoder: Encoder,
         cache_dir: Path,
         key: str,
-        answer_threshold: float = 0.55,
+        answer_threshold: float = 0.45,
         domain_threshold: float = 0.5,
     ) -> "Retriever":
         """Embed and calibrate, or load both from `cache_dir` when the key is cached already."""

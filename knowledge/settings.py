@@ -27,7 +27,7 @@ class KnowledgeSettings:
     articles_dir: Path
     model_dir: Path
     cache_dir: Path
-    answer_threshold: float = 0.55
+    answer_threshold: float = 0.45
     domain_threshold: float = 0.5
     refresh_seconds: float = 5.0
     max_query_tokens: int = 128

@@ -1,0 +1,37 @@
+# TaxGuide: `make run` starts the assistant; `make test` runs every test. Both install what they need.
+SHELL := /bin/bash
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: install run test train validate nlu-eval bench eval clean
+
+install: $(STAMP)
+
+$(STAMP): requirements.lock requirements-nodeps.txt scripts/bootstrap.sh
+	bash scripts/bootstrap.sh
+	touch $(STAMP)
+
+run: install
+	$(PY) scripts/stack.py run
+
+test: install
+	bash scripts/test.sh
+
+train: install
+	$(PY) scripts/stack.py train
+
+validate: install
+	$(PY) -m knowledge validate
+
+eval: install
+	PYTHONPATH=. $(PY) -m knowledge evaluate
+
+nlu-eval: install
+	$(PY) scripts/stack.py nlu-eval --folds 3
+
+bench: install
+	PYTHONPATH=. $(PY) -m knowledge bench
+
+clean:
+	rm -rf models results var .pytest_cache

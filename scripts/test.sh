@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# The whole test suite: knowledge schema, Rasa data validation, training if needed, Rasa test stories,
+# then pytest (unit, action, retrieval evaluation, gateway, integration against real services).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=.venv/bin/python
+export TAXGUIDE_EMBEDDING_MODEL_DIR="${TAXGUIDE_EMBEDDING_MODEL_DIR:-$($PY -c 'from knowledge.settings import bundled_model_dir; print(bundled_model_dir())')}"
+export TF_CPP_MIN_LOG_LEVEL=2 HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 PYTHONPATH="$PWD"
+
+bash scripts/services.sh
+bash scripts/browser.sh
+
+echo "== knowledge base schema"
+$PY -m knowledge validate
+echo "== rasa data validate"
+.venv/bin/rasa data validate --config config.yml --domain domain.yml --data nlu --fail-on-warnings
+echo "== train (only when inputs changed)"
+MODEL=$($PY scripts/stack.py model-path | tail -n 1)
+echo "== rasa test stories (NLU + dialogue, fail on prediction errors)"
+.venv/bin/rasa test core --model "$MODEL" --stories tests/stories --fail-on-prediction-errors \
+  --out results/test-stories --no-plot
+echo "== pytest"
+TAXGUIDE_MODEL="$MODEL" $PY -m pytest tests -p no:cacheprovider "$@"

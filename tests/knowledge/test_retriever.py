@@ -1,0 +1,143 @@
+"""The hybrid retriever on the real knowledge base: answers, clarifies, refuses; caches; reloads edits."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import List, Sequence
+
+import numpy as np
+import pytest
+import yaml
+
+from knowledge.retriever import Retriever, content_hash
+from knowledge.schema import load_articles
+from knowledge.service import KnowledgeService
+from knowledge.settings import KnowledgeSettings
+
+ARTICLES = Path(__file__).resolve().parents[2] / "knowledge" / "articles"
+
+
+@pytest.mark.parametrize(
+    "question, article_id",
+    [
+        ("how much can I earn before income tax kicks in", "iit-basic-deduction"),
+        ("is there a deducton for my daughters school fees", "iit-sad-children-education"),
+        (
+            "I moved to Beijing last month for my first job after university.\n"
+            "I rent a small flat near the office and pay 4,000 yuan a month.\n"
+            "Does any of that reduce my income tax?",
+            "iit-sad-housing-rent",
+        ),
+        ("what VAT rate applies to consulting services", "vat-rates"),
+        ("I paid my tax two weeks late, what extra do I owe per day?", "proc-late-payment-surcharge"),
+    ],
+)
+def test_questions_in_own_words_are_answered_from_the_right_article(knowledge_service, question: str, article_id: str) -> None:  # type: ignore[no-untyped-def]
+    result = knowledge_service.search(question)
+    assert result.decision == "answer", result
+    assert result.best is not None and result.best.article.id == article_id
+    assert 0.0 <= result.confidence <= 1.0
+
+
+@pytest.mark.parametrize("question", ["find me a flight to Chengdu", "what's the weather like in Shanghai tomorrow", "recommend a good hotpot place"])
+def test_off_topic_questions_get_no_article(knowledge_service, question: str) -> None:  # type: ignore[no-untyped-def]
+    assert knowledge_service.search(question).decision == "out_of_scope"
+
+
+@pytest.mark.parametrize("question", ["deduction", "tax rate"])
+def test_ambiguous_questions_ask_to_clarify_with_three_topics(knowledge_service, question: str) -> None:  # type: ignore[no-untyped-def]
+    result = knowledge_service.search(question)
+    assert result.decision == "clarify"
+    assert len(result.candidates) == 3
+    assert len({c.article.id for c in result.candidates}) == 3
+
+
+def test_scores_are_ranked_and_fused_from_both_retrievers(knowledge_service) -> None:  # type: ignore[no-untyped-def]
+    result = knowledge_service.retriever.search("stamp duty on a lease contract", k=5)
+    scores = [c.score for c in result.candidates]
+    assert scores == sorted(scores, reverse=True)
+    best = result.candidates[0]
+    assert best.article.id.startswith("stamp-duty")
+    assert best.dense > 0 and best.lexical > 0
+
+
+class CountingEncoder:
+    """Wraps the real encoder and counts the texts it embeds."""
+
+    def __init__(self, inner) -> None:  # type: ignore[no-untyped-def]
+        self.inner = inner
+        self.model_dir = inner.model_dir
+        self.texts = 0
+
+    def encode(self, texts: Sequence[str], batch_size: int = 32) -> np.ndarray:
+        self.texts += len(texts)
+        return self.inner.encode(texts, batch_size)
+
+
+@pytest.fixture
+def small_kb(tmp_path: Path) -> Path:
+    """A copy of twelve real articles whose related links stay inside the copy."""
+
+    chosen = ["iit-basic-deduction", "iit-rate-table", "iit-sad-housing-rent", "iit-sad-children-education",
+              "iit-sad-elderly-support", "vat-rates", "vat-small-scale-exemption", "cit-rate",
+              "stamp-duty-rates", "deed-tax", "proc-12366-hotline", "proc-late-filing"]
+    for article_id in chosen:
+        source = next(ARTICLES.rglob(f"{article_id}.yml"))
+        data = yaml.safe_load(source.read_text())
+        data["related"] = [r for r in data["related"] if r in chosen]
+        target = tmp_path / "articles" / source.parent.name / source.name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(yaml.safe_dump(data, allow_unicode=True, sort_keys=False))
+    return tmp_path / "articles"
+
+
+def test_the_index_is_cached_on_disk_by_content_hash(small_kb: Path, tmp_path: Path, encoder) -> None:  # type: ignore[no-untyped-def]
+    counting = CountingEncoder(encoder)
+    articles = load_articles(small_kb)
+    key = content_hash(small_kb, encoder.model_dir)
+    Retriever.build(articles, counting, tmp_path / "cache", key)
+    built = counting.texts
+    assert built > 0 and list((tmp_path / "cache").glob(f"index-{key}.npz"))
+    Retriever.build(articles, counting, tmp_path / "cache", key)
+    assert counting.texts == built, "a cached index must not be embedded again"
+    (small_kb / "iit" / "iit-basic-deduction.yml").write_text(
+        (small_kb / "iit" / "iit-basic-deduction.yml").read_text() + "\n"
+    )
+    assert content_hash(small_kb, encoder.model_dir) != key
+
+
+def test_searching_embeds_only_the_query(knowledge_service) -> None:  # type: ignore[no-untyped-def]
+    retriever = knowledge_service.retriever
+    counting = CountingEncoder(retriever.encoder)
+    retriever.encoder = counting
+    try:
+        retriever.search("what is the deed tax rate in Beijing")
+    finally:
+        retriever.encoder = counting.inner
+    assert counting.texts == 1
+
+
+def test_an_edited_article_takes_effect_without_retraining(small_kb: Path, tmp_path: Path, encoder) -> None:  # type: ignore[no-untyped-def]
+    settings = KnowledgeSettings(articles_dir=small_kb, model_dir=encoder.model_dir, cache_dir=tmp_path / "cache", refresh_seconds=0.0)
+    service = KnowledgeService(settings, encoder_factory=lambda _: encoder)
+    service.start()
+    before = service.get("proc-12366-hotline")
+    assert before is not None and "TEST-MARKER" not in before.answer["en"]
+    path = small_kb / "procedures" / "proc-12366-hotline.yml"
+    data = yaml.safe_load(path.read_text())
+    data["answer"]["en"] = "TEST-MARKER. " + data["answer"]["en"]
+    path.write_text(yaml.safe_dump(data, allow_unicode=True, sort_keys=False))
+    service.refresh_now()
+    after = service.get("proc-12366-hotline")
+    assert after is not None and after.answer["en"].startswith("TEST-MARKER")
+
+
+def test_a_broken_edit_keeps_the_previous_index_serving(small_kb: Path, tmp_path: Path, encoder) -> None:  # type: ignore[no-untyped-def]
+    settings = KnowledgeSettings(articles_dir=small_kb, model_dir=encoder.model_dir, cache_dir=tmp_path / "cache", refresh_seconds=0.0)
+    service = KnowledgeService(settings, encoder_factory=lambda _: encoder)
+    service.start()
+    (small_kb / "vat" / "vat-rates.yml").write_text("id: vat-rates\n")
+    service.refresh_now()
+    assert service.get("vat-rates") is not None
+    assert service.search("vat rate for services").best is not None

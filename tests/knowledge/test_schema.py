@@ -1,0 +1,105 @@
+"""The article schema validator: the real knowledge base passes; broken articles fail by file and field."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Callable, Dict
+
+import pytest
+import yaml
+
+from knowledge.schema import CATEGORIES, ArticleError, load_article, load_articles
+
+ARTICLES = Path(__file__).resolve().parents[2] / "knowledge" / "articles"
+
+
+def test_the_knowledge_base_is_valid_and_covers_every_category() -> None:
+    articles = load_articles(ARTICLES)
+    assert len(articles) >= 80
+    by_category: Dict[str, int] = {}
+    for article in articles:
+        by_category[article.category] = by_category.get(article.category, 0) + 1
+        assert len(article.questions["en"]) >= 3
+        assert article.source.authority and article.source.document
+    assert set(by_category) == set(CATEGORIES)
+
+
+@pytest.mark.parametrize(
+    "topic",
+    [
+        "iit-basic-deduction", "iit-rate-table", "iit-annual-reconciliation", "iit-reconciliation-exemption",
+        "iit-sad-children-education", "iit-sad-infant-care", "iit-sad-continuing-education",
+        "iit-sad-serious-illness", "iit-sad-housing-loan-interest", "iit-sad-housing-rent",
+        "iit-sad-elderly-support", "iit-residency-183-day", "iit-foreign-allowances", "iit-annual-bonus",
+        "iit-labour-remuneration", "iit-dividends", "iit-interest-income", "iit-rental-income",
+        "iit-personal-pension", "vat-rates", "vat-small-scale-exemption", "vat-small-scale-levy-rate",
+        "vat-general-taxpayer-threshold", "fapiao-fully-digital", "fapiao-red-letter", "cit-rate",
+        "cit-small-low-profit", "cit-high-tech", "cit-rd-super-deduction", "cit-quarterly-prepayment",
+        "cit-annual-filing", "stamp-duty-rates", "vehicle-purchase-tax", "urban-maintenance-tax",
+        "education-surcharges", "property-tax-business", "deed-tax", "proc-tax-registration",
+        "proc-etax-bureau-login", "proc-iit-app", "proc-paying-tax", "proc-tax-refund", "proc-late-filing",
+        "proc-late-payment-surcharge", "proc-12366-hotline",
+    ],
+)
+def test_every_topic_the_issue_names_has_an_article(topic: str) -> None:
+    assert any(ARTICLES.rglob(f"{topic}.yml")), f"missing article {topic}"
+
+
+@pytest.fixture
+def article_copy(tmp_path: Path) -> Callable[[Callable[[dict], None]], Path]:
+    """Copy one real article into a temporary knowledge base after applying `mutate` to its YAML."""
+
+    def make(mutate: Callable[[dict], None]) -> Path:
+        source = ARTICLES / "iit" / "iit-basic-deduction.yml"
+        data = yaml.safe_load(source.read_text())
+        mutate(data)
+        target = tmp_path / "articles" / "iit" / "iit-basic-deduction.yml"
+        target.parent.mkdir(parents=True)
+        target.write_text(yaml.safe_dump(data, allow_unicode=True))
+        return target
+
+    return make
+
+
+@pytest.mark.parametrize(
+    "field, mutate",
+    [
+        ("source", lambda d: d.pop("source")),
+        ("source.document", lambda d: d["source"].pop("document")),
+        ("effective_date", lambda d: d.update(effective_date="next spring")),
+        ("questions.en", lambda d: d["questions"].update(en=d["questions"]["en"][:2])),
+        ("title", lambda d: d.update(title={"fr": "Déduction"})),
+        ("answer.en", lambda d: d["answer"].update(en="See https://example.com for the rule.")),
+        ("tags", lambda d: d.update(tags=[2026])),
+        ("id", lambda d: d.update(id="another-name")),
+        ("category", lambda d: d.update(category="vat")),
+        ("needs_officer", lambda d: d.update(needs_officer="maybe")),
+        ("colour", lambda d: d.update(colour="red")),
+    ],
+)
+def test_a_broken_article_fails_naming_the_file_and_the_field(article_copy, field: str, mutate) -> None:  # type: ignore[no-untyped-def]
+    path = article_copy(mutate)
+    with pytest.raises(ArticleError) as failure:
+        load_article(path)
+    assert failure.value.field == field
+    assert str(path) in str(failure.value) and f"'{field}'" in str(failure.value)
+
+
+def test_related_ids_must_exist(article_copy) -> None:  # type: ignore[no-untyped-def]
+    path = article_copy(lambda d: d.update(related=["no-such-article"]))
+    with pytest.raises(ArticleError) as failure:
+        load_articles(path.parent.parent)
+    assert failure.value.field == "related" and "no-such-article" in str(failure.value)
+
+
+def test_chinese_text_is_accepted_without_a_schema_change(article_copy) -> None:  # type: ignore[no-untyped-def]
+    def add_chinese(d: dict) -> None:
+        d["title"]["zh"] = "个人所得税基本减除费用"
+        d["questions"]["zh"] = ["工资多少以上才交个税？"]
+        d["answer"]["zh"] = "居民个人每年减除费用六万元。"
+
+    article = load_article(article_copy(add_chinese))
+    assert article.text("title", "zh") == "个人所得税基本减除费用"
+    assert article.text("answer", "zh").startswith("居民个人")
+    assert article.text("title", "en") == article.title["en"]
