@@ -1,4 +1,4 @@
-"""Money amounts in taxpayers' words: "240k", "24,000", "2.4万", "¥5000/month", "1.2 million".
+"""Money amounts in taxpayers' words: "240k", "24,000", "2.4万", "2万5", "¥5000/month", "1.2 million".
 
 Pure Python (no Rasa), so both the NLU entity component and the action server can use it.
 Amounts are in yuan; a period ('month', 'quarter', 'year') is recognised when the text says one
@@ -45,21 +45,38 @@ _MULTIPLIERS = {
 }
 
 _PERIOD_WORDS = {
-    "month": "month", "months": "month", "mo": "month", "mth": "month", "月": "month", "个月": "month",
+    "month": "month",
+    "months": "month",
+    "mo": "month",
+    "mth": "month",
+    "月": "month",
+    "个月": "month",
     "monthly": "month",
-    "quarter": "quarter", "qtr": "quarter", "季度": "quarter", "季": "quarter", "个季度": "quarter",
+    "quarter": "quarter",
+    "qtr": "quarter",
+    "季度": "quarter",
+    "季": "quarter",
+    "个季度": "quarter",
     "quarterly": "quarter",
-    "year": "year", "yr": "year", "annum": "year", "年": "year", "annually": "year", "yearly": "year",
-    "p.a.": "year", "pa": "year",
+    "year": "year",
+    "yr": "year",
+    "annum": "year",
+    "年": "year",
+    "annually": "year",
+    "yearly": "year",
+    "p.a.": "year",
+    "pa": "year",
 }
 
 _NUMBER = r"(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?|\.\d+"
 _AMOUNT = re.compile(
     r"""
     (?:(?P<currency_before>(?:[¥￥]|\b(?:rmb|cny)|\byuan\b))\s*|(?<![A-Za-z0-9_.,/]))
-    (?P<number>""" + _NUMBER + r""")
+    (?P<number>"""
+    + _NUMBER
+    + r""")
     (?![\d,]*\d)
-    (?:\s*(?P<multiplier>十万|百万|千万|千|仟|万|萬|亿)
+    (?:\s*(?P<multiplier>十万|百万|千万|千|仟|万|萬|亿)(?:(?P<tail>\d)(?P<tail_unit>千|百)?(?![\d.,]))?
        |\s?(?P<word_multiplier>k|thousand|million|mn|mil|m|billion|bn)(?![a-z]))?
     (?P<currency_after>\s*(?:yuan|rmb|cny|kuai|元|块钱|块|圆)(?![a-z]))?
     (?P<period>
@@ -95,7 +112,11 @@ _PERIOD_BEFORE = re.compile(
     re.IGNORECASE | re.VERBOSE,
 )
 _PERIOD_BEFORE_WORDS = {
-    "monthly": "month", "annual": "year", "annually": "year", "yearly": "year", "quarterly": "quarter",
+    "monthly": "month",
+    "annual": "year",
+    "annually": "year",
+    "yearly": "year",
+    "quarterly": "quarter",
 }
 _CLAUSE_BREAK = re.compile(r"[.;!?。；！？\n]|,\s|，|\band\b|\bbut\b|\bplus\b")
 
@@ -132,10 +153,10 @@ def _clean_value(number: Decimal) -> Decimal:
 
 def _period_before(text: str, start: int, floor: int) -> Optional[Period]:
     """A period word shortly before `start` in the same clause ("monthly salary is 5000")."""
-    window = text[max(floor, start - 40):start]
+    window = text[max(floor, start - 40) : start]
     breaks = list(_CLAUSE_BREAK.finditer(window))
     if breaks:
-        window = window[breaks[-1].end():]
+        window = window[breaks[-1].end() :]
     words = window.split()
     if len(words) > 5:
         window = " ".join(words[-5:])
@@ -145,8 +166,15 @@ def _period_before(text: str, start: int, floor: int) -> Optional[Period]:
     word = re.sub(r"\s+", " ", matches[-1].group("word").lower())
     if word in _PERIOD_BEFORE_WORDS:
         return _PERIOD_BEFORE_WORDS[word]  # type: ignore[return-value]
-    for key, period in (("month", "month"), ("月", "month"), ("quarter", "quarter"), ("季", "quarter"),
-                        ("year", "year"), ("annum", "year"), ("年", "year")):
+    for key, period in (
+        ("month", "month"),
+        ("月", "month"),
+        ("quarter", "quarter"),
+        ("季", "quarter"),
+        ("year", "year"),
+        ("annum", "year"),
+        ("年", "year"),
+    ):
         if key in word:
             return period  # type: ignore[return-value]
     return None
@@ -177,7 +205,7 @@ def _to_amount(text: str, normal: str, match: "re.Match[str]", previous_end: int
     """The Amount a pattern match stands for, or the reason it is refused."""
     start, end = match.span()
     number_start = match.start("number")
-    if _NEGATIVE_BEFORE.search(normal[max(0, start - 30):start]):
+    if _NEGATIVE_BEFORE.search(normal[max(0, start - 30) : start]):
         return _NEGATIVE
     try:
         number = Decimal(match.group("number").replace(",", ""))
@@ -188,7 +216,7 @@ def _to_amount(text: str, normal: str, match: "re.Match[str]", previous_end: int
     unit = match.group("period_unit") or match.group("period_adverb")
     period: Optional[Period] = _PERIOD_WORDS[unit.lower()] if unit else None  # type: ignore[assignment]
     if not (multiplier_text or has_currency or period):
-        context = normal[max(0, number_start - 20):number_start]
+        context = normal[max(0, number_start - 20) : number_start]
         if _NOT_MONEY_AFTER.match(normal, match.end("number")):
             return "count, percentage or unit"
         if _REFERENCE_CONTEXT.search(context):
@@ -196,7 +224,12 @@ def _to_amount(text: str, normal: str, match: "re.Match[str]", previous_end: int
         if re.fullmatch(r"(?:19|20)\d\d", match.group("number")) and _YEAR_CONTEXT.search(context):
             return "year"
     if multiplier_text:
-        number *= _MULTIPLIERS[multiplier_text.lower()]
+        factor = _MULTIPLIERS[multiplier_text.lower()]
+        number *= factor
+        if match.group("tail"):  # colloquial "2万5" = 25,000, "3千5" = 3,500, "2万5千" = 25,000
+            tail_unit = match.group("tail_unit")
+            tail_factor = (Decimal(1000) if tail_unit == "千" else Decimal(100)) if tail_unit else factor / 10
+            number += int(match.group("tail")) * tail_factor
     if not number.is_finite() or number < 0 or number > _MAX_VALUE:
         return "out of range"
     if period is None:

@@ -6,7 +6,7 @@ from decimal import ROUND_CEILING, ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Union
 
 CENT = Decimal("0.01")
-ZERO = Decimal("0")
+ZERO = Decimal("0.00")
 
 #: What the calculators accept as an amount; floats are converted through their shortest repr.
 MoneyInput = Union[Decimal, int, str, float]

@@ -63,7 +63,7 @@ class RuleRef:
 
     def to_dict(self) -> Dict[str, Any]:
         """The reference as JSON-able data (dates as ISO strings)."""
-        return to_jsonable(self)
+        return _fields(self)
 
 
 @dataclass(frozen=True)
@@ -82,7 +82,17 @@ class CalculationResult:
 
     def to_dict(self) -> Dict[str, Any]:
         """Every field as JSON-able data: Decimals and dates as strings, tuples as lists."""
-        return to_jsonable(self)
+        return _fields(self)
+
+
+def field_values(obj: Any) -> Dict[str, Any]:
+    """A dataclass instance's fields as a plain dict (values unconverted), e.g. for `inputs`."""
+    return {f.name: getattr(obj, f.name) for f in dataclasses.fields(obj)}
+
+
+def _fields(obj: Any) -> Dict[str, Any]:
+    """A dataclass instance's fields as JSON-able data."""
+    return {f.name: to_jsonable(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
 
 
 def to_jsonable(value: Any) -> Any:
@@ -90,7 +100,7 @@ def to_jsonable(value: Any) -> Any:
     if isinstance(value, Step):
         return value.to_dict()
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: to_jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
+        return _fields(value)
     if isinstance(value, Decimal):
         return format_plain(value)
     if isinstance(value, Enum):

@@ -19,7 +19,13 @@ DEFAULT_RULES_PATH = Path(__file__).resolve().parents[2] / "knowledge" / "rules"
 
 KINDS = ("amount", "rate", "values", "brackets", "policy")
 _VERSION_KEYS = {"valid_from", "valid_to", "source", "article", "notes", "value", "values", "brackets"}
-_PAYLOAD_KEY = {"amount": "value", "rate": "value", "values": "values", "brackets": "brackets", "policy": None}
+_PAYLOAD_KEY = {
+    "amount": "value",
+    "rate": "value",
+    "values": "values",
+    "brackets": "brackets",
+    "policy": None,
+}
 
 
 class RulesDataError(ValueError):
@@ -260,9 +266,7 @@ def _date(value: Any, what: str) -> date:
     raise RulesDataError(f"{what} must be an ISO date (YYYY-MM-DD), got {value!r}")
 
 
-def _parse_rule(
-    rule_id: str, raw: Any, sources: Mapping[str, Source], where: str
-) -> Tuple[RuleVersion, ...]:
+def _parse_rule(rule_id: str, raw: Any, sources: Mapping[str, Source], where: str) -> Tuple[RuleVersion, ...]:
     what = f"{where} rule {rule_id!r}"
     if not isinstance(raw, dict):
         raise RulesDataError(f"{what} must be a mapping")
@@ -326,7 +330,7 @@ def _parse_version(
     valid_to = None if raw["valid_to"] is None else _date(raw["valid_to"], f"{what} valid_to")
     if valid_to is not None and valid_to < valid_from:
         raise RulesDataError(f"{what}: valid_to {valid_to} is before valid_from {valid_from}")
-    source_key = raw.get("source")
+    source_key = str(raw.get("source"))
     if source_key not in sources:
         raise RulesDataError(f"{what} source {source_key!r} is not one of the listed sources")
     article = None if raw.get("article") is None else _text(raw["article"], f"{what} article")
