@@ -32,6 +32,7 @@ nlu-eval: install
 
 bench: install
 	PYTHONPATH=. $(PY) -m knowledge bench
+	$(PY) scripts/bench_actions.py
 
 clean:
 	rm -rf models results var .pytest_cache

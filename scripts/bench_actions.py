@@ -1,0 +1,59 @@
+"""Per-message latency of the knowledge action through a running action server (POST /webhook)."""
+
+from __future__ import annotations
+
+import json
+import statistics
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import stack  # noqa: E402
+
+QUESTIONS = [
+    "how much can I earn before income tax kicks in",
+    "is there a deducton for my daughters school fees",
+    "deduction",
+    "find me a flight to Chengdu",
+    "I moved to Beijing for my first job and rent a flat near the office. What can I deduct?",
+]
+
+
+def payload(text: str) -> bytes:
+    message = {"text": text, "intent": {"name": "ask_tax_question", "confidence": 0.9}, "entities": []}
+    tracker = {"sender_id": "bench", "slots": {"failed_turns": 0}, "latest_message": message, "events": [],
+               "paused": False, "followup_action": None, "active_loop": {}, "latest_action_name": "action_listen"}
+    return json.dumps({"next_action": "action_answer_knowledge", "sender_id": "bench", "tracker": tracker,
+                       "domain": {}, "version": "3.6.21"}).encode()
+
+
+def main() -> int:
+    env = stack.environment()
+    port = 5099
+    process = stack.subprocess.Popen([str(stack.VENV_BIN / "python"), "-m", "actions.server", "--port", str(port)],
+                                     cwd=stack.ROOT, env=env, start_new_session=True,
+                                     stdout=stack.subprocess.DEVNULL, stderr=stack.subprocess.DEVNULL)
+    try:
+        stack.wait_healthy({"actions": f"http://127.0.0.1:{port}/health"}, [process], timeout=180)
+        url = f"http://127.0.0.1:{port}/webhook"
+        timings = []
+        for round_ in range(21):
+            for text in QUESTIONS:
+                request = urllib.request.Request(url, payload(text), {"Content-Type": "application/json"})
+                started = time.perf_counter()
+                with urllib.request.urlopen(request, timeout=30) as response:
+                    response.read()
+                if round_:  # the first round warms up
+                    timings.append((time.perf_counter() - started) * 1000)
+        timings.sort()
+        print(f"knowledge action via action server: p50={statistics.median(timings):.1f} ms "
+              f"p95={timings[int(len(timings) * 0.95)]:.1f} ms max={timings[-1]:.1f} ms n={len(timings)}")
+    finally:
+        stack.stop([process])
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
