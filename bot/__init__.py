@@ -1,0 +1,1 @@
+"""TaxGuide gateway: owns taxpayer connections in front of Rasa."""

@@ -1,0 +1,125 @@
+"""Application factory of the TaxGuide gateway."""
+from __future__ import annotations
+
+import logging
+from typing import AsyncIterator, Optional
+
+import aiohttp
+from aiohttp import web
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from bot.db.migrate import upgrade_head
+from bot.db.repository import TranscriptRepository
+from bot.errors import error_middleware, security_headers_middleware
+from bot.health import HealthService
+from bot.keys import ENGINE, HEALTH, HTTP, METRICS, REDIS, ROUTING, SERVICE, SETTINGS, SIGNER, SIO, THROTTLE
+from bot.metrics import Metrics
+from bot.rasa_client import RasaClient
+from bot.ratelimit import Limit, MemoryRateLimiter, RateLimiter, RedisRateLimiter, Throttle
+from bot.routing import InMemoryRouting, RoutingService
+from bot.service import ConversationService
+from bot.sessions import SessionSigner
+from bot.settings import Settings
+from bot.socket_channel import create_socket_server, register_handlers
+from bot.views import setup_routes
+
+log = logging.getLogger(__name__)
+
+
+async def http_ctx(app: web.Application) -> AsyncIterator[None]:
+    """One shared HTTP client for Rasa and health checks."""
+    settings = app[SETTINGS]
+    connector = aiohttp.TCPConnector(limit=100, ttl_dns_cache=300)
+    app[HTTP] = aiohttp.ClientSession(
+        connector=connector,
+        timeout=aiohttp.ClientTimeout(total=settings.reply_timeout, connect=settings.connect_timeout),
+    )
+    yield
+    await app[HTTP].close()
+
+
+def _ensure_sqlite_dir(url: str) -> None:
+    prefix, sep, path = url.partition(":///")
+    if sep and prefix.startswith("sqlite") and path not in ("", ":memory:"):
+        from pathlib import Path
+
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+
+
+async def database_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Async engine for transcripts; migrations run to head before serving."""
+    settings = app[SETTINGS]
+    _ensure_sqlite_dir(settings.database_url)
+    engine = create_async_engine(settings.database_url, future=True, pool_pre_ping=True)
+    app[ENGINE] = engine
+    if settings.run_migrations:
+        await upgrade_head(engine)
+    yield
+    await engine.dispose()
+
+
+async def redis_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Redis client when REDIS_URL is set (shared rate limits)."""
+    settings = app[SETTINGS]
+    client: Optional[object] = None
+    if settings.redis_url:
+        import redis.asyncio as aioredis
+
+        client = aioredis.from_url(
+            settings.redis_url,
+            socket_connect_timeout=settings.connect_timeout,
+            socket_timeout=settings.health_timeout,
+        )
+    app[REDIS] = client
+    yield
+    if client is not None:
+        await client.close(close_connection_pool=True)
+
+
+async def services_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Build the service layer over the opened resources."""
+    settings = app[SETTINGS]
+    metrics = app[METRICS]
+    transcripts = TranscriptRepository(app[ENGINE])
+    limiter: RateLimiter
+    if app[REDIS] is not None:
+        limiter = RedisRateLimiter(app[REDIS], on_error=lambda: metrics.error("redis"))
+    else:
+        limiter = MemoryRateLimiter()
+    app[THROTTLE] = Throttle(
+        limiter,
+        sender=Limit(settings.sender_burst, settings.sender_per_minute),
+        ip=Limit(settings.ip_burst, settings.ip_per_minute),
+    )
+    rasa = RasaClient(
+        app[HTTP],
+        settings.rasa_url,
+        aiohttp.ClientTimeout(total=settings.reply_timeout, connect=settings.connect_timeout),
+    )
+    app[SERVICE] = ConversationService(rasa, transcripts, app[ROUTING], metrics, settings.history_limit)
+    app[HEALTH] = HealthService(
+        app[HTTP], settings.rasa_url, settings.action_server_url, transcripts, app[REDIS], settings.health_timeout
+    )
+    yield
+
+
+def create_app(settings: Optional[Settings] = None, routing: Optional[RoutingService] = None) -> web.Application:
+    """Assemble the gateway; resources open on startup and close on cleanup."""
+    settings = settings or Settings.from_env()
+    app = web.Application(
+        middlewares=[security_headers_middleware, error_middleware],
+        client_max_size=settings.max_body_bytes,
+    )
+    app[SETTINGS] = settings
+    app[METRICS] = Metrics()
+    app[SIGNER] = SessionSigner(settings.session_secret)
+    app[ROUTING] = routing or InMemoryRouting()
+    app.cleanup_ctx.extend([http_ctx, database_ctx, redis_ctx, services_ctx])
+
+    sio = create_socket_server(settings.cors_origins)
+    register_handlers(sio, app)
+    sio.attach(app, socketio_path="socket.io")
+    app[SIO] = sio
+
+    setup_routes(app, settings.static_dir)
+    return app

@@ -1,0 +1,1 @@
+"""Transcript storage (SQLAlchemy, SQLite or PostgreSQL)."""

@@ -1,0 +1,93 @@
+"""JSON error responses: ``{"error": {"code", "message"}}`` for every failure."""
+from __future__ import annotations
+
+import functools
+import json
+import logging
+from typing import Awaitable, Callable, Dict, Optional
+
+from aiohttp import web
+
+log = logging.getLogger(__name__)
+
+#: JSON encoder for responses: Chinese text stays readable (not \u-escaped).
+dumps = functools.partial(json.dumps, ensure_ascii=False)
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+_CODES: Dict[int, str] = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    429: "rate_limited",
+    500: "internal_error",
+    503: "unavailable",
+}
+
+
+class ApiError(Exception):
+    """An error the client should see, with an HTTP status and a stable code."""
+
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        message: str,
+        headers: Optional[Dict[str, str]] = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.headers = headers or {}
+
+
+def error_response(
+    status: int, code: str, message: str, headers: Optional[Dict[str, str]] = None
+) -> web.Response:
+    """Build the JSON error body used everywhere."""
+    return web.json_response(
+        {"error": {"code": code, "message": message}}, status=status, headers=headers, dumps=dumps
+    )
+
+
+def _count(request: web.Request, code: str) -> None:
+    from bot.keys import METRICS
+
+    metrics = request.app.get(METRICS)
+    if metrics is not None:
+        metrics.error(code)
+
+
+@web.middleware
+async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Turn ApiError, HTTP errors and crashes into JSON error bodies (and count them)."""
+    try:
+        return await handler(request)
+    except ApiError as exc:
+        _count(request, exc.code)
+        return error_response(exc.status, exc.code, exc.message, exc.headers)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        headers = {k: v for k, v in exc.headers.items() if k.lower() in ("allow", "retry-after")}
+        code = _CODES.get(exc.status, "http_error")
+        message = exc.reason if exc.status != 404 else f"no route for {request.method} {request.path}"
+        _count(request, code)
+        return error_response(exc.status, code, message, headers)
+    except Exception:
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        _count(request, "internal_error")
+        return error_response(500, "internal_error", "internal server error")
+
+
+@web.middleware
+async def security_headers_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Add headers that keep browsers from sniffing JSON into HTML."""
+    response = await handler(request)
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    return response

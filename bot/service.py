@@ -1,0 +1,107 @@
+"""Conversation service: route, forward, record. Views and sockets stay thin."""
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any, Dict, List, Optional
+
+from bot.db.repository import TranscriptEntry, TranscriptRepository
+from bot.metrics import Metrics
+from bot.privacy import mask_pii
+from bot.rasa_client import BotMessage, RasaClient, UpstreamError
+from bot.routing import Route, RoutingService
+
+log = logging.getLogger(__name__)
+
+APOLOGY_TEXT = (
+    "抱歉，智能咨询服务暂时无法回复，请稍后再试，或拨打 12366 纳税服务热线。"
+    " Sorry, the tax assistant is temporarily unavailable. Please try again in a moment."
+)
+APOLOGY_KIND = "apology"
+
+
+def apology(recipient_id: str) -> BotMessage:
+    """The message a taxpayer gets when Rasa is down or too slow."""
+    return {"recipient_id": recipient_id, "text": APOLOGY_TEXT, "custom": {"kind": APOLOGY_KIND}}
+
+
+def _confidence(value: Any) -> Optional[float]:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return float(value)
+
+
+def _bot_entry(conversation_id: str, channel: str, item: BotMessage) -> TranscriptEntry:
+    custom = item.get("custom") if isinstance(item.get("custom"), dict) else {}
+    text = item.get("text") if isinstance(item.get("text"), str) else None
+    payload = {k: item[k] for k in ("buttons", "custom", "image", "attachment") if k in item}
+    article = custom.get("article_id")
+    return TranscriptEntry(
+        conversation_id=conversation_id,
+        sender_type="bot",
+        channel=channel,
+        text=mask_pii(text) if text is not None else None,
+        kind=str(custom["kind"]) if custom.get("kind") is not None else None,
+        article_id=str(article) if article is not None else None,
+        confidence=_confidence(custom.get("confidence")),
+        payload=payload or None,
+    )
+
+
+class ConversationService:
+    """Handles one taxpayer message end to end."""
+
+    def __init__(
+        self,
+        rasa: RasaClient,
+        transcripts: TranscriptRepository,
+        routing: RoutingService,
+        metrics: Metrics,
+        history_limit: int = 500,
+    ) -> None:
+        self.rasa = rasa
+        self.transcripts = transcripts
+        self.routing = routing
+        self.metrics = metrics
+        self.history_limit = history_limit
+
+    async def handle(
+        self, conversation_id: str, text: str, channel: str, metadata: Optional[Dict[str, Any]] = None
+    ) -> List[BotMessage]:
+        """Record the taxpayer's message, get the reply for the current route, record it.
+
+        The text is masked before it leaves the gateway (to Rasa, logs or the store).
+        """
+        started = time.perf_counter()
+        masked = mask_pii(text)
+        self.metrics.messages.labels(channel=channel, sender_type="taxpayer").inc()
+        entries = [TranscriptEntry(conversation_id, "taxpayer", channel, masked)]
+
+        replies: List[BotMessage] = []
+        if await self.routing.get(conversation_id) is Route.BOT:
+            try:
+                replies = await self.rasa.send(conversation_id, masked, metadata, input_channel=channel)
+            except UpstreamError as exc:
+                log.warning("rasa failed for a %s message: %s", channel, exc)
+                self.metrics.error(exc.kind)
+                replies = [apology(conversation_id)]
+        # Route.AGENT: the message is recorded; a live-agent channel delivers answers.
+
+        for item in replies:
+            entries.append(_bot_entry(conversation_id, channel, item))
+        if replies:
+            self.metrics.messages.labels(channel=channel, sender_type="bot").inc(len(replies))
+        await self._record(entries)
+        self.metrics.latency.labels(channel=channel).observe(time.perf_counter() - started)
+        return replies
+
+    async def _record(self, entries: List[TranscriptEntry]) -> None:
+        try:
+            await self.transcripts.add(entries)
+        except Exception as exc:  # the taxpayer still gets the reply
+            log.error("could not store transcript: %s", type(exc).__name__)
+            self.metrics.error("db")
+
+    async def history(self, conversation_id: str) -> List[Dict[str, Any]]:
+        """The masked transcript of a conversation."""
+        return await self.transcripts.history(conversation_id, self.history_limit)

@@ -1,0 +1,143 @@
+"""Rasa's socket.io channel protocol, served by the gateway.
+
+Events: ``session_request`` -> ``session_confirm``; ``user_uttered`` ->
+``bot_uttered`` (text split on blank lines and ``quick_replies`` as Rasa's
+SocketIOOutput emits them; the message's ``custom`` payload rides on its last
+text event, or comes alone as ``{"custom": {...}}``). Problems are
+reported with a ``gateway_error`` event ``{"error": {"code", "message"}}``.
+"""
+from __future__ import annotations
+
+import logging
+from typing import Any, Dict, List, Optional
+
+import socketio
+from aiohttp import web
+
+from bot.errors import ApiError
+from bot.keys import METRICS, SERVICE, SETTINGS, SIGNER, THROTTLE
+from bot.rasa_client import BotMessage
+from bot.validation import validate_metadata, validate_text
+
+log = logging.getLogger(__name__)
+
+USER_EVENT = "user_uttered"
+BOT_EVENT = "bot_uttered"
+ERROR_EVENT = "gateway_error"
+
+
+def to_socket_events(item: BotMessage) -> List[Dict[str, Any]]:
+    """Convert one REST-shaped bot message into Rasa socket.io ``bot_uttered`` payloads."""
+    events: List[Dict[str, Any]] = []
+    text = item.get("text")
+    buttons = item.get("buttons") or []
+    if isinstance(text, str) or buttons:
+        parts = (text or "").strip().split("\n\n") if isinstance(text, str) else [""]
+        messages: List[Dict[str, Any]] = [{"text": p} for p in parts] or [{"text": ""}]
+        if buttons:
+            for m in messages:
+                m["quick_replies"] = []
+            messages[-1]["quick_replies"] = [
+                {"content_type": "text", "title": b.get("title"), "payload": b.get("payload")}
+                for b in buttons
+                if isinstance(b, dict)
+            ]
+        events.extend(messages)
+    if "image" in item:
+        events.append({"attachment": {"type": "image", "payload": {"src": item["image"]}}})
+    if "attachment" in item:
+        events.append({"attachment": item["attachment"]})
+    if "elements" in item:
+        for element in item["elements"] or []:
+            events.append(
+                {"attachment": {"type": "template", "payload": {"template_type": "generic", "elements": element}}}
+            )
+    if "custom" in item:
+        if events and "text" in events[-1]:
+            events[-1]["custom"] = item["custom"]
+        else:
+            events.append({"custom": item["custom"]})
+    return events
+
+
+def _remote(environ: Dict[str, Any], trust_proxy: bool) -> str:
+    request: Optional[web.Request] = environ.get("aiohttp.request")
+    if trust_proxy and request is not None:
+        hops = [h.strip() for h in request.headers.get("X-Forwarded-For", "").split(",") if h.strip()]
+        if hops:
+            return hops[-1]
+    if request is not None and request.remote:
+        return request.remote
+    return environ.get("REMOTE_ADDR", "unknown")
+
+
+def create_socket_server(cors_origins: tuple) -> socketio.AsyncServer:
+    """A socket.io server for aiohttp; same-origin unless origins are configured."""
+    return socketio.AsyncServer(
+        async_mode="aiohttp",
+        cors_allowed_origins=list(cors_origins) if cors_origins else None,
+        logger=False,
+        engineio_logger=False,
+    )
+
+
+def register_handlers(sio: socketio.AsyncServer, app: web.Application) -> None:
+    """Wire the Rasa socket.io protocol to the conversation service."""
+
+    async def error(sid: str, exc: ApiError) -> None:
+        app[METRICS].error(exc.code)
+        payload = {"error": {"code": exc.code, "message": exc.message}}
+        if "Retry-After" in exc.headers:
+            payload["error"]["retry_after"] = int(exc.headers["Retry-After"])
+        await sio.emit(ERROR_EVENT, payload, to=sid)
+
+    @sio.on("connect")
+    async def connect(sid: str, environ: Dict[str, Any], auth: Any = None) -> bool:
+        ip = _remote(environ, app[SETTINGS].trust_proxy)
+        await sio.save_session(sid, {"ip": ip, "sessions": []})
+        app[METRICS].open_sessions.inc()
+        return True
+
+    @sio.on("disconnect")
+    async def disconnect(sid: str, *args: Any) -> None:
+        app[METRICS].open_sessions.dec()
+
+    @sio.on("session_request")
+    async def session_request(sid: str, data: Any = None) -> None:
+        signer = app[SIGNER]
+        requested = data.get("session_id") if isinstance(data, dict) else None
+        session_id = requested if signer.is_valid(requested) else signer.new_id()
+        async with sio.session(sid) as state:
+            if session_id not in state["sessions"]:
+                state["sessions"].append(session_id)
+        await sio.enter_room(sid, session_id)
+        await sio.emit("session_confirm", session_id, to=sid)
+
+    @sio.on(USER_EVENT)
+    async def user_uttered(sid: str, data: Any = None) -> None:
+        try:
+            if not isinstance(data, dict):
+                raise ApiError(400, "invalid_type", "user_uttered data must be an object")
+            state = await sio.get_session(sid)
+            session_id = data.get("session_id")
+            if not isinstance(session_id, str) or session_id not in state["sessions"]:
+                raise ApiError(400, "no_session", "send session_request first and use the confirmed session_id")
+            throttle = app[THROTTLE]
+            for decision in (await throttle.check_ip(state["ip"]), await throttle.check_sender(session_id)):
+                if not decision.allowed:
+                    raise ApiError(429, "rate_limited", "too many messages, please slow down",
+                                   {"Retry-After": decision.retry_after_header})
+            text = validate_text(data.get("message"), app[SETTINGS].max_message_chars)
+            metadata = validate_metadata(data.get("metadata"))
+        except ApiError as exc:
+            await error(sid, exc)
+            return
+        try:
+            replies = await app[SERVICE].handle(session_id, text, "socketio", metadata)
+        except Exception:
+            log.exception("socket message failed")
+            await error(sid, ApiError(500, "internal_error", "internal server error"))
+            return
+        for item in replies:
+            for event in to_socket_events(item):
+                await sio.emit(BOT_EVENT, event, room=session_id)

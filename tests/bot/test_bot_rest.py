@@ -1,0 +1,71 @@
+"""Rasa-compatible REST channel."""
+import pytest
+
+from bot.app import create_app
+from bot.keys import ROUTING
+from bot.routing import Route
+
+pytestmark = pytest.mark.asyncio
+
+URL = "/webhooks/rest/webhook"
+
+
+async def test_reply_shape_merges_custom(client, fake_rasa, custom_payload) -> None:
+    resp = await client.post(URL, json={"sender": "t1", "message": "年度汇算怎么办？"})
+    assert resp.status == 200
+    assert resp.content_type == "application/json"
+    body = await resp.json()
+    assert body == [
+        {
+            "recipient_id": "t1",
+            "text": "关于“年度汇算怎么办？”：请在个税App办理年度汇算。\n\n还有其他问题吗？",
+            "buttons": [{"title": "是", "payload": "/affirm"}, {"title": "否", "payload": "/deny"}],
+            "custom": custom_payload,
+        }
+    ]
+    assert fake_rasa.received[-1]["sender"] == "t1"
+    assert fake_rasa.received[-1]["input_channel"] == "rest"
+
+
+async def test_metadata_is_forwarded(client, fake_rasa) -> None:
+    resp = await client.post(URL, json={"sender": "t2", "message": "echo:hi", "metadata": {"lang": "zh"}})
+    assert await resp.json() == [{"recipient_id": "t2", "text": "hi"}]
+    assert fake_rasa.received[-1]["metadata"] == {"lang": "zh"}
+
+
+async def test_personal_data_is_masked_before_it_leaves(client, fake_rasa) -> None:
+    await client.post(URL, json={"sender": "t3", "message": "echo:身份证110101199003071234"})
+    assert fake_rasa.received[-1]["message"] == "echo:身份证110***********1234"
+
+
+async def test_html_is_returned_as_text(client) -> None:
+    html = "<script>alert('x')</script><b>税</b>"
+    resp = await client.post(URL, json={"sender": "t4", "message": "echo:" + html})
+    assert resp.headers["X-Content-Type-Options"] == "nosniff"
+    assert (await resp.json())[0]["text"] == html
+
+
+async def test_agent_route_skips_rasa(aiohttp_client, make_settings, fake_rasa) -> None:
+    app = create_app(make_settings())
+    client = await aiohttp_client(app)
+    await app[ROUTING].set("t5", Route.AGENT)
+    resp = await client.post(URL, json={"sender": "t5", "message": "我要人工"})
+    assert resp.status == 200 and await resp.json() == []
+    assert fake_rasa.received == []
+    await app[ROUTING].set("t5", Route.BOT)
+    resp = await client.post(URL, json={"sender": "t5", "message": "echo:back"})
+    assert await resp.json() == [{"recipient_id": "t5", "text": "back"}]
+
+
+async def test_openapi_and_docs(client) -> None:
+    resp = await client.get("/openapi.yaml")
+    assert resp.status == 200
+    text = await resp.text()
+    assert text.startswith("openapi: 3") and "/webhooks/rest/webhook" in text
+    resp = await client.get("/docs")
+    assert resp.status == 200 and "/conversations/{conversation_id}/history" in await resp.text()
+
+
+async def test_index_redirects_to_chat_page(client) -> None:
+    resp = await client.get("/", allow_redirects=False)
+    assert resp.status == 302 and resp.headers["Location"] == "/static/index.html"

@@ -1,0 +1,224 @@
+"""Rasa's socket.io protocol against a real running gateway."""
+import asyncio
+from typing import Any, Dict, List, Tuple
+
+import pytest
+import pytest_asyncio
+import socketio
+
+from bot.app import create_app
+
+pytestmark = pytest.mark.asyncio
+
+
+class Peer:
+    """A python-socketio client that queues every event it receives."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.sio = socketio.AsyncClient(reconnection=False)
+        self.events: "asyncio.Queue[Tuple[str, Any]]" = asyncio.Queue()
+        for name in ("session_confirm", "bot_uttered", "gateway_error"):
+            self.sio.on(name, self._recorder(name))
+
+    def _recorder(self, name: str):
+        async def record(data: Any = None) -> None:
+            await self.events.put((name, data))
+        return record
+
+    async def connect(self) -> "Peer":
+        # python-engineio 4.15's websocket *client* needs aiohttp>=3.10 (ClientWSTimeout);
+        # Rasa pins aiohttp 3.9, so these peers poll. The websocket server path is
+        # covered by test_raw_websocket_transport below.
+        await self.sio.connect(self.url, socketio_path="/socket.io", transports=["polling"], wait_timeout=5)
+        return self
+
+    async def close(self) -> None:
+        """Leave at once: a graceful polling disconnect waits ~30 s for the last long-poll."""
+        if self.sio.connected:
+            for namespace in list(self.sio.namespaces):
+                await self.sio._send_packet(self.sio.packet_class(socketio.packet.DISCONNECT, namespace=namespace))
+            await self.sio.eio.disconnect(abort=True)
+            task = self.sio.eio.read_loop_task
+            if task is not None and not task.done():
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
+
+    async def next(self, timeout: float = 5) -> Tuple[str, Any]:
+        return await asyncio.wait_for(self.events.get(), timeout)
+
+    async def session(self, session_id: Any = None) -> str:
+        await self.sio.emit("session_request", {"session_id": session_id} if session_id is not None else {})
+        name, data = await self.next()
+        assert name == "session_confirm"
+        return data
+
+    async def say(self, session_id: str, message: str, count: int) -> List[Dict[str, Any]]:
+        await self.sio.emit("user_uttered", {"message": message, "session_id": session_id})
+        events = [await self.next() for _ in range(count)]
+        return [data for name, data in events if name == "bot_uttered"] if all(
+            n == "bot_uttered" for n, _ in events) else events
+
+
+@pytest_asyncio.fixture
+async def server(aiohttp_server, make_settings):
+    app = create_app(make_settings())
+    srv = await aiohttp_server(app)
+    srv.gateway_app = app
+    return srv
+
+
+@pytest_asyncio.fixture
+async def peers(server):
+    made: List[Peer] = []
+
+    async def make() -> Peer:
+        peer = await Peer(f"http://127.0.0.1:{server.port}").connect()
+        made.append(peer)
+        return peer
+
+    yield make
+    for peer in made:
+        await peer.close()
+
+
+async def test_session_and_bot_uttered(peers, fake_rasa, custom_payload) -> None:
+    peer = await peers()
+    session_id = await peer.session()
+    assert isinstance(session_id, str) and len(session_id) == 32
+    events = await peer.say(session_id, "怎么开发票", count=2)
+    assert events == [
+        {"text": "关于“怎么开发票”：请在个税App办理年度汇算。", "quick_replies": []},
+        {
+            "text": "还有其他问题吗？",
+            "quick_replies": [
+                {"content_type": "text", "title": "是", "payload": "/affirm"},
+                {"content_type": "text", "title": "否", "payload": "/deny"},
+            ],
+            "custom": custom_payload,
+        },
+    ]
+    assert fake_rasa.received[-1]["sender"] == session_id
+    assert fake_rasa.received[-1]["input_channel"] == "socketio"
+
+
+async def test_session_persistence(peers) -> None:
+    first = await peers()
+    session_id = await first.session()
+    await first.close()
+    second = await peers()
+    assert await second.session(session_id) == session_id
+    assert await second.say(session_id, "echo:again", count=1) == [{"text": "again"}]
+
+
+async def test_replies_reach_every_socket_of_the_session(peers) -> None:
+    a, b = await peers(), await peers()
+    session_id = await a.session()
+    assert await b.session(session_id) == session_id
+    assert await a.say(session_id, "echo:both", count=1) == [{"text": "both"}]
+    assert await b.next() == ("bot_uttered", {"text": "both"})
+
+
+async def test_made_up_session_id_is_replaced(peers) -> None:
+    peer = await peers()
+    session_id = await peer.session("someone-elses-id")
+    assert session_id != "someone-elses-id" and len(session_id) == 32
+
+
+async def test_foreign_or_missing_session_is_refused(peers, fake_rasa) -> None:
+    owner, intruder = await peers(), await peers()
+    owner_session = await owner.session()
+    await intruder.session()
+    await intruder.sio.emit("user_uttered", {"message": "hi", "session_id": owner_session})
+    name, data = await intruder.next()
+    assert name == "gateway_error" and data["error"]["code"] == "no_session"
+    await intruder.sio.emit("user_uttered", {"message": "hi"})
+    assert (await intruder.next())[1]["error"]["code"] == "no_session"
+    assert fake_rasa.received == []
+    assert owner.events.empty()
+
+
+@pytest.mark.parametrize(
+    "data, code",
+    [
+        ("not an object", "invalid_type"),
+        ({"message": "   "}, "empty_message"),
+        ({"message": "x" * 2001}, "message_too_long"),
+        ({"message": 5}, "invalid_type"),
+        ({"message": "a\x00b"}, "invalid_message"),
+        ({"message": "hi", "metadata": [1]}, "invalid_type"),
+    ],
+)
+async def test_bad_socket_input(peers, data, code) -> None:
+    peer = await peers()
+    session_id = await peer.session()
+    if isinstance(data, dict):
+        data = dict(data, session_id=session_id)
+    await peer.sio.emit("user_uttered", data)
+    name, payload = await peer.next()
+    assert name == "gateway_error" and payload["error"]["code"] == code
+    assert await peer.say(session_id, "echo:fine", count=1) == [{"text": "fine"}]
+
+
+async def test_socket_rate_limit(aiohttp_server, make_settings) -> None:
+    srv = await aiohttp_server(create_app(make_settings(sender_burst=1, sender_per_minute=1)))
+    peer = await Peer(f"http://127.0.0.1:{srv.port}").connect()
+    try:
+        session_id = await peer.session()
+        assert await peer.say(session_id, "echo:1", count=1) == [{"text": "1"}]
+        await peer.sio.emit("user_uttered", {"message": "echo:2", "session_id": session_id})
+        name, data = await peer.next()
+        assert name == "gateway_error" and data["error"]["code"] == "rate_limited"
+        assert data["error"]["retry_after"] == 60
+    finally:
+        await peer.close()
+
+
+async def test_open_sessions_gauge_and_history(server, peers) -> None:
+    peer = await peers()
+    session_id = await peer.session()
+    await peer.say(session_id, "echo:<i>x</i> 13812345678", count=1)
+    import aiohttp
+
+    async with aiohttp.ClientSession() as http:
+        base = f"http://127.0.0.1:{server.port}"
+        metrics = await (await http.get(base + "/metrics")).text()
+        assert "taxguide_socket_sessions_open 1.0" in metrics
+        assert 'taxguide_messages_total{channel="socketio",sender_type="taxpayer"} 1.0' in metrics
+        resp = await http.get(f"{base}/conversations/{session_id}/history",
+                              headers={"Authorization": f"Bearer {session_id}"})
+        history = await resp.json()
+    assert [(m["sender"], m["channel"], m["text"]) for m in history] == [
+        ("taxpayer", "socketio", "echo:<i>x</i> 138****5678"),
+        ("bot", "socketio", "<i>x</i> 138****5678"),
+    ]
+    await peer.close()
+    await asyncio.sleep(0.2)
+    assert "taxguide_socket_sessions_open 0.0" in server.gateway_app[__import__("bot.keys").keys.METRICS].render().decode()
+
+
+async def test_raw_websocket_transport(server) -> None:
+    """Engine.IO v4 / Socket.IO v5 frames over a plain websocket, as browsers send them."""
+    import json
+
+    import aiohttp
+
+    url = f"http://127.0.0.1:{server.port}/socket.io/?EIO=4&transport=websocket"
+    async with aiohttp.ClientSession() as http:
+        async with http.ws_connect(url) as ws:
+
+            async def frame() -> str:
+                while True:
+                    msg = await asyncio.wait_for(ws.receive_str(), 5)
+                    if msg != "2":  # skip pings
+                        return msg
+                    await ws.send_str("3")
+
+            assert (await frame()).startswith("0{")
+            await ws.send_str("40")
+            assert (await frame()).startswith("40")
+            await ws.send_str('42["session_request",{}]')
+            event, session_id = json.loads((await frame())[2:])
+            assert event == "session_confirm" and len(session_id) == 32
+            await ws.send_str("42" + json.dumps(["user_uttered", {"message": "echo:ws", "session_id": session_id}]))
+            assert json.loads((await frame())[2:]) == ["bot_uttered", {"text": "ws"}]
