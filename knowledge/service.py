@@ -46,6 +46,7 @@ class KnowledgeService:
             if self._retriever is None:
                 self._encoder = self._encoder_factory(self.settings.model_dir)
                 self._retriever, self._fingerprint = self._build()
+                self._retriever.search("warm up the compiled query embedding")  # trace the tf.function now
                 self._checked_at = time.monotonic()
             return self._retriever
 

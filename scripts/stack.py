@@ -127,6 +127,21 @@ def wait_healthy(checks: Dict[str, str], processes: List[subprocess.Popen], time
         time.sleep(0.5)
 
 
+def warm_up(rasa_port: int) -> None:
+    """Send a few messages so Rasa's and the action server's first real request is not a cold one."""
+    import json
+
+    for text in ("hello", "how much can I earn before income tax kicks in", "deduction"):
+        body = json.dumps({"sender": "taxguide-warm-up", "message": text}).encode()
+        request = urllib.request.Request(f"http://127.0.0.1:{rasa_port}/webhooks/rest/webhook", body,
+                                         {"Content-Type": "application/json"})
+        try:
+            with urllib.request.urlopen(request, timeout=60) as response:
+                response.read()
+        except (urllib.error.URLError, OSError) as error:
+            print(f"  warm-up message failed: {error}", file=sys.stderr)
+
+
 def stop(processes: List[subprocess.Popen]) -> None:
     for process in processes:
         if process.poll() is None:
@@ -173,6 +188,7 @@ def run(env: Dict[str, str]) -> int:
     try:
         print("Starting the action server, Rasa" + (" and the gateway" if with_gateway else "") + " ...", flush=True)
         wait_healthy(checks, processes, timeout=float(env.get("STARTUP_TIMEOUT", 300)))
+        warm_up(ports.rasa)
         if with_gateway:
             print(f"\nTaxGuide is ready. Chat at http://localhost:{ports.gateway}/  (Ctrl-C stops everything)")
         else:

@@ -39,6 +39,7 @@ def rasa_url() -> Iterator[str]:
             processes,
             timeout=240,
         )
+        stack.warm_up(ports.rasa)
         yield f"http://127.0.0.1:{ports.rasa}"
     finally:
         stack.stop(processes)
