@@ -55,7 +55,12 @@ def training_fingerprint(env: Dict[str, str]) -> str:
             if file.suffix in (".yml", ".yaml", ".py"):
                 digest.update(str(file.relative_to(ROOT)).encode())
                 digest.update(file.read_bytes())
-    digest.update(env["TAXGUIDE_EMBEDDING_MODEL_DIR"].encode())
+    model_dir = Path(env["TAXGUIDE_EMBEDDING_MODEL_DIR"])
+    for name in ("config.json", "vocab.txt"):
+        if (model_dir / name).exists():
+            digest.update((model_dir / name).read_bytes())
+    weights = model_dir / "model.safetensors"
+    digest.update(str(weights.stat().st_size if weights.exists() else 0).encode())
     return digest.hexdigest()[:16]
 
 
