@@ -176,7 +176,20 @@ def start_stack(env: Dict[str, str], ports: Ports, model: Path, gateway: bool = 
     return processes
 
 
+def session_secret() -> str:
+    """A gateway session secret kept in var/ so that sessions survive a restart of `make run`."""
+    import secrets
+
+    VAR.mkdir(exist_ok=True)
+    path = VAR / "session_secret"
+    if not path.exists():
+        path.write_text(secrets.token_hex(32))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
 def run(env: Dict[str, str]) -> int:
+    env.setdefault("SESSION_SECRET", session_secret())
     ports = Ports(int(env.get("RASA_PORT", 5005)), int(env.get("ACTION_SERVER_PORT", 5055)), int(env.get("PORT", 8000)))
     model = train(env)
     processes = start_stack(env, ports, model)
