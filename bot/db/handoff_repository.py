@@ -1,0 +1,150 @@
+"""SQL side of the handoff: the analytics event log, console accounts and offline tickets."""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any, Dict, List, Optional
+
+from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from bot.db.models import AgentAccount, Conversation, HandoffEvent, OfflineTicket
+
+EVENT_TYPES = (
+    "requested", "queued", "claimed", "agent_message", "returned", "resolved", "abandoned", "offline_ticket", "note",
+)
+ROLES = ("agent", "analyst", "admin")
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def _iso(value: Optional[datetime]) -> Optional[str]:
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=timezone.utc)
+    return value.isoformat()
+
+
+class AccountExists(ValueError):
+    pass
+
+
+class HandoffRepository:
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+
+    # ------------------------------------------------------------------ events
+    async def add_event(
+        self, conversation_id: str, event_type: str, agent: Optional[str] = None, reason: Optional[str] = None,
+        data: Optional[Dict[str, Any]] = None,
+    ) -> None:
+        if event_type not in EVENT_TYPES:
+            raise ValueError(f"unknown handoff event {event_type!r}")
+        async with self._engine.begin() as conn:
+            await conn.execute(
+                HandoffEvent.__table__.insert().values(
+                    conversation_id=conversation_id, event_type=event_type, created_at=utcnow(), agent=agent,
+                    reason=reason, data=data,
+                )
+            )
+
+    async def events(self, conversation_id: Optional[str] = None, event_type: Optional[str] = None) -> List[Dict[str, Any]]:
+        table = HandoffEvent.__table__
+        stmt = select(table).order_by(table.c.created_at, table.c.id)
+        if conversation_id is not None:
+            stmt = stmt.where(table.c.conversation_id == conversation_id)
+        if event_type is not None:
+            stmt = stmt.where(table.c.event_type == event_type)
+        async with self._engine.connect() as conn:
+            rows = (await conn.execute(stmt)).mappings().all()
+        return [
+            {"id": r["id"], "conversation_id": r["conversation_id"], "type": r["event_type"], "time": _iso(r["created_at"]),
+             "agent": r["agent"], "reason": r["reason"], "data": r["data"]}
+            for r in rows
+        ]
+
+    async def counts(self) -> Dict[str, int]:
+        table = HandoffEvent.__table__
+        stmt = select(table.c.event_type, func.count()).group_by(table.c.event_type)
+        async with self._engine.connect() as conn:
+            rows = (await conn.execute(stmt)).all()
+        return {name: int(count) for name, count in rows}
+
+    async def set_route(self, conversation_id: str, route: str) -> None:
+        table = Conversation.__table__
+        async with self._engine.begin() as conn:
+            await conn.execute(update(table).where(table.c.id == conversation_id).values(route=route))
+
+    # ------------------------------------------------------------------ accounts
+    async def create_account(self, username: str, password_hash: str, role: str, display_name: Optional[str] = None) -> None:
+        if role not in ROLES:
+            raise ValueError(f"role must be one of {ROLES}")
+        try:
+            async with self._engine.begin() as conn:
+                await conn.execute(
+                    AgentAccount.__table__.insert().values(
+                        username=username, display_name=display_name or username, password_hash=password_hash,
+                        role=role, active=True, created_at=utcnow(),
+                    )
+                )
+        except IntegrityError:
+            raise AccountExists(username) from None
+
+    async def account(self, username: str) -> Optional[Dict[str, Any]]:
+        table = AgentAccount.__table__
+        async with self._engine.connect() as conn:
+            row = (await conn.execute(select(table).where(table.c.username == username))).mappings().first()
+        return dict(row) if row else None
+
+    async def accounts(self) -> List[Dict[str, Any]]:
+        table = AgentAccount.__table__
+        async with self._engine.connect() as conn:
+            rows = (await conn.execute(select(table).order_by(table.c.username))).mappings().all()
+        return [dict(r) for r in rows]
+
+    async def update_account(self, username: str, **values: Any) -> bool:
+        table = AgentAccount.__table__
+        async with self._engine.begin() as conn:
+            result = await conn.execute(update(table).where(table.c.username == username).values(**values))
+        return bool(result.rowcount)
+
+    # ------------------------------------------------------------------ offline tickets
+    async def add_ticket(
+        self, conversation_id: str, message: str, contact_method: str, contact: Optional[str], language: str,
+        reply_by: datetime,
+    ) -> int:
+        async with self._engine.begin() as conn:
+            result = await conn.execute(
+                OfflineTicket.__table__.insert().values(
+                    conversation_id=conversation_id, created_at=utcnow(), message=message, contact_method=contact_method,
+                    contact=contact, language=language, reply_by=reply_by, status="open",
+                )
+            )
+            return int(result.inserted_primary_key[0])
+
+    async def tickets(self, status: Optional[str] = "open") -> List[Dict[str, Any]]:
+        table = OfflineTicket.__table__
+        stmt = select(table).order_by(table.c.created_at, table.c.id)
+        if status:
+            stmt = stmt.where(table.c.status == status)
+        async with self._engine.connect() as conn:
+            rows = (await conn.execute(stmt)).mappings().all()
+        return [
+            {"id": r["id"], "conversation_id": r["conversation_id"], "created_at": _iso(r["created_at"]),
+             "message": r["message"], "contact_method": r["contact_method"], "contact": r["contact"],
+             "language": r["language"], "reply_by": _iso(r["reply_by"]), "status": r["status"],
+             "closed_by": r["closed_by"], "closed_at": _iso(r["closed_at"])}
+            for r in rows
+        ]
+
+    async def close_ticket(self, ticket_id: int, agent: str) -> bool:
+        table = OfflineTicket.__table__
+        async with self._engine.begin() as conn:
+            result = await conn.execute(
+                update(table).where(table.c.id == ticket_id, table.c.status == "open")
+                .values(status="closed", closed_by=agent, closed_at=utcnow())
+            )
+        return bool(result.rowcount)
