@@ -1,0 +1,56 @@
+"""Settings of satisfaction logging, read from the environment (kept apart from bot/settings.py)."""
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Mapping, Optional
+
+from bot.settings import PROJECT_ROOT, SettingsError
+
+
+def _float(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = (env.get(name) or "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise SettingsError(f"{name} must be a number, got {raw!r}") from None
+    if value < 0:
+        raise SettingsError(f"{name} must not be negative")
+    return value
+
+
+@dataclass(frozen=True)
+class AnalyticsSettings:
+    """``SURVEY_IDLE_SECONDS`` (600; 0 = never ask after idleness), ``SURVEY_SWEEP_SECONDS`` (30),
+    ``ANALYTICS_SPOOL_PATH`` (local append-only fallback file for writes while the database is down;
+    default ``var/analytics/spool-<hash of DATABASE_URL>.jsonl``), ``ANALYTICS_BUFFER_MAX`` (50000
+    writes kept in memory), ``ANALYTICS_RETRY_SECONDS`` (2), ``ANALYTICS_DB_TIMEOUT`` (3 s per write)."""
+
+    idle_seconds: float = 600.0
+    sweep_seconds: float = 30.0
+    spool_path: Optional[Path] = None
+    buffer_max: int = 50_000
+    retry_seconds: float = 2.0
+    db_timeout: float = 3.0
+
+    @classmethod
+    def from_env(cls, database_url: str, env: Optional[Mapping[str, str]] = None) -> "AnalyticsSettings":
+        env = os.environ if env is None else env
+        spool = (env.get("ANALYTICS_SPOOL_PATH") or "").strip()
+        if spool:
+            path = Path(spool)
+        else:
+            digest = hashlib.sha256(database_url.encode("utf-8")).hexdigest()[:12]
+            path = PROJECT_ROOT / "var" / "analytics" / f"spool-{digest}.jsonl"
+        return cls(
+            idle_seconds=_float(env, "SURVEY_IDLE_SECONDS", 600.0),
+            sweep_seconds=max(1.0, _float(env, "SURVEY_SWEEP_SECONDS", 30.0)),
+            spool_path=path,
+            buffer_max=int(_float(env, "ANALYTICS_BUFFER_MAX", 50_000)),
+            retry_seconds=max(0.05, _float(env, "ANALYTICS_RETRY_SECONDS", 2.0)),
+            db_timeout=max(0.1, _float(env, "ANALYTICS_DB_TIMEOUT", 3.0)),
+        )

@@ -1,0 +1,375 @@
+"""Writes of satisfaction logging, and the buffer that keeps them while the database is down.
+
+Every write is an *operation* (a JSON-able dict with ``op`` and its fields), so that it can wait in
+memory and in a local append-only spool file, and be applied later in the same order:
+
+- ``turn``     one taxpayer turn and the replies it got (upserts ``conversation_outcomes``)
+- ``end``      the conversation ended (thanks/goodbye, agent resolved, idle) and maybe a survey was asked
+- ``rating``   a 1..5 score (or a skip) with an optional comment; a later rating replaces an earlier one
+- ``feedback`` thumbs up/down on one answer; a later click replaces an earlier one
+
+``rating`` and ``feedback`` carry the time they were given, and the database keeps the newest, so a
+replayed old operation never overwrites a newer one.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+from collections import deque
+from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any, Callable, Deque, Dict, List, Optional, Tuple
+
+from sqlalchemy import and_, or_, select, text, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from bot.analytics.models import answer_feedback, conversation_outcomes, conversation_ratings, unanswered_questions
+
+log = logging.getLogger(__name__)
+
+Op = Dict[str, Any]
+BEIJING = timezone(timedelta(hours=8))
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def iso(value: datetime) -> str:
+    return value.astimezone(timezone.utc).isoformat()
+
+
+def beijing_day(value: datetime) -> date:
+    """The Beijing (UTC+8, no daylight saving) calendar day of a moment."""
+    return value.astimezone(BEIJING).date()
+
+
+def parse_time(value: Any) -> datetime:
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+    parsed = datetime.fromisoformat(str(value))
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+
+
+class AnalyticsRepository:
+    """Applies operations to the database (SQLite or PostgreSQL)."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+        self._insert = postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
+
+    async def apply(self, op: Op) -> None:
+        kind = op.get("op")
+        async with self.engine.begin() as conn:
+            if kind == "turn":
+                await self._turn(conn, op)
+            elif kind == "end":
+                await self._end(conn, op)
+            elif kind == "rating":
+                await self._rating(conn, op)
+            elif kind == "feedback":
+                await self._feedback(conn, op)
+            else:
+                raise ValueError(f"unknown analytics operation {kind!r}")
+
+    async def _turn(self, conn: Any, op: Op) -> None:
+        t = conversation_outcomes
+        at = parse_time(op["at"])
+        stmt = self._insert(t).values(
+            conversation_id=op["conversation_id"], started_at=at, day=beijing_day(at), last_activity_at=at,
+            channel=op["channel"], language=op.get("language") or "en", taxpayer_messages=int(op.get("taxpayer_messages", 1)),
+            answers=int(op.get("answers", 0)), unanswered=int(op.get("unanswered", 0)),
+            topic_article_id=op.get("topic"), handoff_requested=bool(op.get("handoff_requested")),
+            agent_joined=bool(op.get("agent_joined")),
+            score=select(conversation_ratings.c.score)
+            .where(conversation_ratings.c.conversation_id == op["conversation_id"]).scalar_subquery(),
+        )
+        ex = stmt.excluded
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["conversation_id"],
+            set_={
+                "last_activity_at": ex.last_activity_at,
+                "taxpayer_messages": t.c.taxpayer_messages + ex.taxpayer_messages,
+                "answers": t.c.answers + ex.answers,
+                "unanswered": t.c.unanswered + ex.unanswered,
+                "topic_article_id": _coalesce(t.c.topic_article_id, ex.topic_article_id),
+                "handoff_requested": or_(t.c.handoff_requested, ex.handoff_requested),
+                "agent_joined": or_(t.c.agent_joined, ex.agent_joined),
+                # a new question after the end re-opens the conversation
+                "ended_at": None,
+                "end_reason": None,
+            },
+        )
+        await conn.execute(stmt)
+        rows = op.get("unanswered_rows") or []
+        if rows:
+            await conn.execute(
+                unanswered_questions.insert(),
+                [
+                    {"conversation_id": op["conversation_id"], "created_at": at, "kind": r["kind"],
+                     "question": r.get("question"), "channel": op["channel"], "language": op.get("language") or "en"}
+                    for r in rows
+                ],
+            )
+
+    async def _end(self, conn: Any, op: Op) -> None:
+        t = conversation_outcomes
+        at = parse_time(op["at"])
+        values: Dict[str, Any] = {"ended_at": at, "end_reason": op["reason"]}
+        if op.get("survey"):
+            values["survey_requested_at"] = at
+        stmt = self._insert(t).values(
+            conversation_id=op["conversation_id"], started_at=at, day=beijing_day(at), last_activity_at=at,
+            channel=op.get("channel") or "unknown", language=op.get("language") or "en",
+            taxpayer_messages=0, agent_joined=op["reason"] == "agent_resolved",
+            handoff_requested=op["reason"] == "agent_resolved", **values,
+        )
+        set_ = dict(values)
+        if op.get("survey"):
+            set_["survey_requested_at"] = _coalesce(t.c.survey_requested_at, stmt.excluded.survey_requested_at)
+        if op["reason"] == "agent_resolved":
+            set_["agent_joined"] = True
+            set_["handoff_requested"] = True
+        await conn.execute(stmt.on_conflict_do_update(index_elements=["conversation_id"], set_=set_))
+
+    async def _rating(self, conn: Any, op: Op) -> None:
+        t = conversation_ratings
+        at = parse_time(op["at"])
+        skipped = bool(op.get("skipped"))
+        stmt = self._insert(t).values(
+            conversation_id=op["conversation_id"], score=None if skipped else int(op["score"]), skipped=skipped,
+            comment=op.get("comment"), channel=op.get("channel"), created_at=at, updated_at=at,
+        )
+        if skipped:  # a skip never erases a rating
+            stmt = stmt.on_conflict_do_nothing(index_elements=["conversation_id"])
+        else:
+            ex = stmt.excluded
+            stmt = stmt.on_conflict_do_update(
+                index_elements=["conversation_id"],
+                set_={"score": ex.score, "skipped": ex.skipped, "comment": ex.comment, "channel": ex.channel,
+                      "updated_at": ex.updated_at},
+                where=or_(t.c.updated_at <= ex.updated_at, t.c.skipped == True),  # noqa: E712
+            )
+        await conn.execute(stmt)
+        # the dashboard's copy of the score (whichever rating won above)
+        current = select(t.c.score).where(t.c.conversation_id == op["conversation_id"]).scalar_subquery()
+        o = conversation_outcomes
+        await conn.execute(update(o).where(o.c.conversation_id == op["conversation_id"]).values(score=current))
+
+    async def _feedback(self, conn: Any, op: Op) -> None:
+        t = answer_feedback
+        at = parse_time(op["at"])
+        stmt = self._insert(t).values(
+            conversation_id=op["conversation_id"], feedback_id=op["feedback_id"], article_id=op.get("article_id"),
+            helpful=bool(op["helpful"]), created_at=at, updated_at=at,
+        )
+        ex = stmt.excluded
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["conversation_id", "feedback_id"],
+            set_={"helpful": ex.helpful, "updated_at": ex.updated_at},
+            where=t.c.updated_at <= ex.updated_at,
+        )
+        await conn.execute(stmt)
+
+    # ------------------------------------------------------------------ reads used by the gateway
+    async def rating(self, conversation_id: str) -> Optional[Dict[str, Any]]:
+        async with self.engine.connect() as conn:
+            row = (await conn.execute(
+                select(conversation_ratings).where(conversation_ratings.c.conversation_id == conversation_id)
+            )).mappings().first()
+        return dict(row) if row else None
+
+    async def claim_idle(self, idle_before: datetime, not_before: datetime, limit: int = 100) -> List[Dict[str, Any]]:
+        """Conversations idle since ``idle_before`` (but active after ``not_before``), never surveyed and
+        not ended; each one is marked (survey asked, end_reason idle) by exactly one caller."""
+        t = conversation_outcomes
+        cond = and_(t.c.last_activity_at < idle_before, t.c.last_activity_at >= not_before,
+                    t.c.survey_requested_at.is_(None), t.c.ended_at.is_(None), t.c.taxpayer_messages > 0)
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(
+                select(t.c.conversation_id, t.c.channel, t.c.language).where(cond).limit(limit)
+            )).mappings().all()
+        claimed = []
+        now = utcnow()
+        for row in rows:
+            async with self.engine.begin() as conn:
+                result = await conn.execute(
+                    update(t).where(t.c.conversation_id == row["conversation_id"], t.c.survey_requested_at.is_(None),
+                                    t.c.ended_at.is_(None))
+                    .values(survey_requested_at=now, ended_at=now, end_reason="idle")
+                )
+            if result.rowcount == 1:
+                claimed.append(dict(row))
+        return claimed
+
+    async def ping(self) -> None:
+        async with self.engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+
+
+def _coalesce(a: Any, b: Any) -> Any:
+    from sqlalchemy import func
+
+    return func.coalesce(a, b)
+
+
+class BufferFull(RuntimeError):
+    """The database is down and neither memory nor the spool file can take the write."""
+
+
+class DurableWriter:
+    """Writes operations now, or buffers them (bounded memory + append-only spool file) and retries.
+
+    ``write`` returns ``"stored"`` (in the database) or ``"buffered"`` (kept, will be retried); it
+    raises ``BufferFull`` only when the write could not be kept anywhere. While anything is buffered,
+    new writes queue behind it so operations reach the database in order.
+    """
+
+    def __init__(
+        self, repo: AnalyticsRepository, spool_path: Optional[Path] = None, max_memory: int = 50_000,
+        retry_seconds: float = 2.0, db_timeout: float = 3.0, on_error: Callable[[str], None] = lambda kind: None,
+    ) -> None:
+        self.repo = repo
+        self.spool_path = spool_path
+        self.max_memory = max_memory
+        self.retry_seconds = retry_seconds
+        self.db_timeout = db_timeout
+        self.on_error = on_error
+        self._queue: Deque[Tuple[int, Op]] = deque()
+        self._seq = 0
+        self._applied_seq = 0
+        self._spilled = False  # some ops are only in the spool file (memory was full)
+        self._lock = asyncio.Lock()
+        self._wake = asyncio.Event()
+        self.stored = 0
+        self.buffered_total = 0
+
+    # ------------------------------------------------------------------ state
+    @property
+    def pending(self) -> int:
+        return len(self._queue) + (1 if self._spilled else 0)
+
+    def load_spool(self) -> int:
+        """Queue the operations a previous process left in the spool file (call once at start)."""
+        ops = self._read_spool()
+        for seq, op in ops:
+            self._seq = max(self._seq, seq)
+            if len(self._queue) < self.max_memory:
+                self._queue.append((seq, op))
+            else:
+                self._spilled = True
+        if ops:
+            log.warning("analytics: %d buffered write(s) found in %s; retrying them", len(ops), self.spool_path)
+            self._wake.set()
+        return len(ops)
+
+    # ------------------------------------------------------------------ writing
+    async def write(self, op: Op) -> str:
+        if not self._queue and not self._spilled:
+            try:
+                await asyncio.wait_for(self.repo.apply(op), self.db_timeout)
+                self.stored += 1
+                return "stored"
+            except Exception as exc:
+                log.error("analytics write failed (%s); buffering it", type(exc).__name__)
+                self.on_error("db")
+        self._buffer(op)
+        return "buffered"
+
+    def _buffer(self, op: Op) -> None:
+        self._seq += 1
+        seq = self._seq
+        on_disk = self._append_spool(seq, op)
+        if len(self._queue) < self.max_memory:
+            self._queue.append((seq, op))
+        elif on_disk:
+            self._spilled = True
+        else:
+            self._seq -= 1
+            self.on_error("analytics_buffer_full")
+            raise BufferFull("the analytics buffer is full and the spool file cannot be written")
+        self.buffered_total += 1
+        self._wake.set()
+
+    def _append_spool(self, seq: int, op: Op) -> bool:
+        if self.spool_path is None:
+            return False
+        try:
+            self.spool_path.parent.mkdir(parents=True, exist_ok=True)
+            line = json.dumps({"seq": seq, "op": op}, ensure_ascii=False, separators=(",", ":")) + "\n"
+            with open(self.spool_path, "a", encoding="utf-8") as fh:
+                fh.write(line)
+                fh.flush()
+                os.fsync(fh.fileno())
+            return True
+        except OSError as exc:
+            log.error("analytics spool file not writable: %s", exc)
+            return False
+
+    def _read_spool(self) -> List[Tuple[int, Op]]:
+        if self.spool_path is None or not self.spool_path.exists():
+            return []
+        ops: List[Tuple[int, Op]] = []
+        with open(self.spool_path, encoding="utf-8") as fh:
+            for line in fh:
+                try:
+                    item = json.loads(line)
+                    ops.append((int(item["seq"]), item["op"]))
+                except (ValueError, KeyError, TypeError):
+                    continue  # a torn last line after a crash
+        ops.sort(key=lambda x: x[0])
+        return ops
+
+    # ------------------------------------------------------------------ retrying
+    async def flush(self) -> bool:
+        """Apply buffered operations in order; True when nothing is left."""
+        async with self._lock:
+            while self._queue or self._spilled:
+                if not self._queue and self._spilled:
+                    self._spilled = False
+                    for seq, op in self._read_spool():
+                        if seq > self._applied_seq:
+                            if len(self._queue) < self.max_memory:
+                                self._queue.append((seq, op))
+                            else:
+                                self._spilled = True
+                                break
+                    continue
+                seq, op = self._queue[0]
+                try:
+                    await asyncio.wait_for(self.repo.apply(op), self.db_timeout)
+                except Exception as exc:
+                    log.warning("analytics retry failed (%s); %d write(s) waiting", type(exc).__name__, len(self._queue))
+                    return False
+                self._queue.popleft()
+                self._applied_seq = seq
+                self.stored += 1
+            self._truncate_spool()
+            return True
+
+    def _truncate_spool(self) -> None:
+        if self.spool_path is not None and self.spool_path.exists():
+            try:
+                self.spool_path.unlink()
+            except OSError as exc:
+                log.error("could not remove the analytics spool file: %s", exc)
+
+    async def run(self) -> None:
+        """Background retry loop (until cancelled)."""
+        delay = self.retry_seconds
+        while True:
+            try:
+                await asyncio.wait_for(self._wake.wait(), delay)
+            except asyncio.TimeoutError:
+                pass
+            self._wake.clear()
+            if not self._queue and not self._spilled:
+                delay = self.retry_seconds
+                continue
+            ok = await self.flush()
+            delay = self.retry_seconds if ok else min(delay * 2, 30.0)
+            if not ok:
+                await asyncio.sleep(delay)

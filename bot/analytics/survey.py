@@ -1,0 +1,301 @@
+"""The gateway-owned satisfaction survey and per-turn outcome logging.
+
+``ConversationService`` calls ``before_turn`` (a rating reply is answered here, Rasa never sees it)
+and ``after_turn`` (ids for thumbs up/down on answers, outcome counters, and the rating request
+appended after a conversation-ending reply). Agent resolutions and idle conversations get the same
+rating request through ``request_survey``.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import re
+import time
+import uuid
+from pathlib import Path
+from typing import Any, Awaitable, Callable, Dict, List, Optional
+
+import yaml
+
+from bot.analytics.store import BufferFull, DurableWriter, iso, utcnow
+
+log = logging.getLogger(__name__)
+
+SURVEY_KIND = "survey"
+THANKS_KIND = "survey_thanks"
+RATE_PREFIX = "/rate"
+SKIP_PAYLOAD = "/rate_skip"
+UNANSWERED_KINDS = ("out_of_scope", "fallback", "clarify")
+FEEDBACK_KINDS = ("answer", "calculation")
+HANDOFF_KINDS = ("handoff", "handoff_queued", "handoff_offline")
+STATE_TTL = 24 * 3600
+MAX_COMMENT = 1000
+_CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
+_DIGITS = str.maketrans("１２３４５", "12345")
+_RATING = re.compile(r"^\s*([1-5])(?![\d.,]\d)\s*(?:(?:/|of|out of)\s*5)?\s*(?:分|星|stars?)?\s*(?:[-–—:,.!。，：、;；]+\s*)?(.*)$", re.S | re.I)
+_SKIP = re.compile(r"^\s*(skip|no thanks|no,? thanks|not now|跳过|不用了?|不评价|算了)\s*[.!。！]?\s*$", re.I)
+
+TEXTS = {
+    "en": {
+        "ask": "How would you rate this conversation? Reply with a number from 1 (poor) to 5 (excellent), "
+               "optionally followed by a comment (for example \"5 very clear\"), or reply \"skip\".",
+        "skip": "Skip",
+        "thanks": "Thank you for your rating!",
+        "thanks_low": "Thank you for telling us. We are sorry we could not help better: you can ask again, "
+                      "say \"talk to an agent\", or call the 12366 hotline.",
+        "updated": "Thank you, your rating is updated.",
+        "skipped": "No problem. I'm here if you need anything else.",
+        "lost": "Sorry, your rating could not be saved right now. Please try again later.",
+    },
+    "zh": {
+        "ask": "请为本次咨询打分：回复 1（很差）到 5（很好）的数字，可在数字后附上意见（例如“5 很清楚”），或回复“跳过”。",
+        "skip": "跳过",
+        "thanks": "感谢您的评价！",
+        "thanks_low": "感谢您的反馈，很抱歉没能更好地帮到您。您可以重新提问、说“转人工”，或拨打 12366 纳税服务热线。",
+        "updated": "谢谢，您的评价已更新。",
+        "skipped": "好的。如需其他帮助，请随时提问。",
+        "lost": "抱歉，您的评价暂时无法保存，请稍后再试。",
+    },
+}
+
+
+def language_of(text: Optional[str]) -> str:
+    return "zh" if _CJK.search(text or "") else "en"
+
+
+def _t(language: Optional[str], key: str) -> str:
+    return TEXTS.get(language or "en", TEXTS["en"])[key]
+
+
+def ending_texts(domain_path: Path) -> Dict[str, str]:
+    """Texts of utter_thanks / utter_goodbye (text -> reason) to recognise Rasa's ending replies."""
+    out: Dict[str, str] = {}
+    try:
+        domain = yaml.safe_load(domain_path.read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError):
+        return out
+    responses = domain.get("responses") or {}
+    for name, reason in (("utter_thanks", "thanks"), ("utter_goodbye", "goodbye")):
+        for variant in responses.get(name) or []:
+            if isinstance(variant, dict) and isinstance(variant.get("text"), str):
+                out[variant["text"].strip()] = reason
+    return out
+
+
+def parse_rating(text: str, pending: bool) -> Optional[Dict[str, Any]]:
+    """``{"score", "comment"}`` or ``{"skip": True}`` when the message is a rating, else None.
+
+    Button payloads (``/rate{"score": 4, "comment": "..."}``, ``/rate_skip``) always count; plain
+    text ("4", "4 clear answer", "skip", "跳过") only while a rating request is pending.
+    """
+    stripped = text.strip()
+    if stripped == SKIP_PAYLOAD:
+        return {"skip": True}
+    if stripped.startswith(RATE_PREFIX + "{"):
+        try:
+            data = json.loads(stripped[len(RATE_PREFIX):])
+        except ValueError:
+            return None
+        score = data.get("score") if isinstance(data, dict) else None
+        if isinstance(score, bool) or not isinstance(score, int) or not 1 <= score <= 5:
+            return None
+        comment = data.get("comment")
+        return {"score": score, "comment": comment.strip()[:MAX_COMMENT] if isinstance(comment, str) and comment.strip() else None}
+    if not pending:
+        return None
+    if _SKIP.match(stripped):
+        return {"skip": True}
+    m = _RATING.match(stripped.translate(_DIGITS))
+    if not m:
+        return None
+    comment = m.group(2).strip()
+    if comment.endswith(("?", "？")) or (comment and not re.match(r"^\W", m.group(0)[m.start(2) - 1:m.start(2)] or " ")):
+        return None  # "3 questions about VAT?" is a question, not a rating
+    return {"score": int(m.group(1)), "comment": comment[:MAX_COMMENT] or None}
+
+
+def survey_message(conversation_id: str, language: str, reason: str) -> Dict[str, Any]:
+    buttons = [{"title": str(n), "payload": f'{RATE_PREFIX}{{"score": {n}}}'} for n in range(1, 6)]
+    buttons.append({"title": _t(language, "skip"), "payload": SKIP_PAYLOAD})
+    return {
+        "recipient_id": conversation_id,
+        "text": _t(language, "ask"),
+        "buttons": buttons,
+        "custom": {"kind": SURVEY_KIND, "reason": reason, "scale": [1, 5], "language": language,
+                   "rating_url": f"/conversations/{conversation_id}/rating"},
+    }
+
+
+class SurveyState:
+    """Per-conversation survey state: memory, or Redis (shared by gateway instances) when configured."""
+
+    def __init__(self, redis: Any = None, prefix: str = "taxguide:survey:", max_items: int = 200_000) -> None:
+        self.redis = redis
+        self.prefix = prefix
+        self.max_items = max_items
+        self._mem: Dict[str, Dict[str, Any]] = {}
+
+    async def get(self, conversation_id: str) -> Dict[str, Any]:
+        if self.redis is not None:
+            try:
+                raw = await self.redis.get(self.prefix + conversation_id)
+                return json.loads(raw) if raw else {}
+            except Exception as exc:
+                log.warning("survey state unavailable in redis: %s", type(exc).__name__)
+        item = self._mem.get(conversation_id)
+        if item and item.get("_exp", 0) < time.time():
+            self._mem.pop(conversation_id, None)
+            return {}
+        return dict(item or {})
+
+    async def set(self, conversation_id: str, value: Dict[str, Any]) -> None:
+        if self.redis is not None:
+            try:
+                await self.redis.set(self.prefix + conversation_id, json.dumps(value), ex=STATE_TTL)
+                return
+            except Exception as exc:
+                log.warning("survey state not saved in redis: %s", type(exc).__name__)
+        if len(self._mem) >= self.max_items:
+            for key in list(self._mem)[: self.max_items // 10]:
+                self._mem.pop(key, None)
+        self._mem[conversation_id] = {**value, "_exp": time.time() + STATE_TTL}
+
+
+Deliver = Callable[[str, Dict[str, Any]], Awaitable[None]]
+
+
+class SurveyService:
+    """Owns the rating request, the rating replies and the outcome facts of each turn."""
+
+    def __init__(self, writer: DurableWriter, state: SurveyState, endings: Optional[Dict[str, str]] = None) -> None:
+        self.writer = writer
+        self.state = state
+        self.endings = endings or {}
+        # set by the app: store + push a message to the taxpayer outside a turn (agent resolved, idle)
+        self.deliver: Optional[Deliver] = None
+
+    # ------------------------------------------------------------------ turn hooks
+    async def before_turn(self, conversation_id: str, text: str, channel: str) -> Optional[List[Dict[str, Any]]]:
+        """A rating (or skip) is answered by the gateway; anything else clears a pending request."""
+        state = await self.state.get(conversation_id)
+        pending = state.get("status") == "pending"
+        rating = parse_rating(text, pending)
+        if rating is None:
+            if pending:
+                state["status"] = None  # the taxpayer moved on; a later ending asks again
+                await self.state.set(conversation_id, state)
+            return None
+        language = state.get("lang") or language_of(text)
+        if rating.get("skip"):
+            reply = await self.rate(conversation_id, None, None, channel, language, skip=True)
+        else:
+            reply = await self.rate(conversation_id, rating["score"], rating.get("comment"), channel, language)
+        return [reply]
+
+    async def after_turn(
+        self, conversation_id: str, channel: str, text: str, replies: List[Dict[str, Any]], route: str = "bot"
+    ) -> List[Dict[str, Any]]:
+        """Tag answers for feedback, log the turn, and append a rating request after an ending reply."""
+        state = await self.state.get(conversation_id)
+        if not state.get("lang") and text.strip() and not text.strip().startswith("/"):
+            state["lang"] = language_of(text)
+        language = state.get("lang") or "en"
+        answers = unanswered = 0
+        topic = None
+        handoff = False
+        unanswered_rows = []
+        ending: Optional[str] = None
+        for item in replies:
+            custom = item.get("custom") if isinstance(item.get("custom"), dict) else None
+            if custom is None:
+                continue
+            kind = custom.get("kind")
+            if kind in FEEDBACK_KINDS:
+                custom.setdefault("feedback_id", uuid.uuid4().hex[:16])
+                answers += 1
+                if topic is None and custom.get("article_id"):
+                    topic = str(custom["article_id"])[:128]
+            elif kind in UNANSWERED_KINDS:
+                unanswered += 1
+                unanswered_rows.append({"kind": kind, "question": text[:2000]})
+            elif kind in HANDOFF_KINDS:
+                handoff = True
+            if isinstance(custom.get("language"), str) and custom["language"] in TEXTS:
+                language = state["lang"] = custom["language"]
+            if custom.get("ends_conversation") is True:
+                ending = ending or str(custom.get("end_reason") or "goodbye")
+            elif kind == "smalltalk" and isinstance(item.get("text"), str):
+                ending = ending or self.endings.get(item["text"].strip())
+        op = {"op": "turn", "conversation_id": conversation_id, "at": iso(utcnow()), "channel": channel,
+              "language": language, "taxpayer_messages": 1, "answers": answers, "unanswered": unanswered,
+              "topic": topic, "handoff_requested": handoff, "agent_joined": route == "agent",
+              "unanswered_rows": unanswered_rows}
+        await self._write(op)
+        extra: List[Dict[str, Any]] = []
+        if ending and state.get("status") not in ("pending", "rated", "skipped"):
+            extra.append(survey_message(conversation_id, language, ending))
+            state["status"] = "pending"
+            await self._write({"op": "end", "conversation_id": conversation_id, "at": iso(utcnow()),
+                               "reason": ending, "survey": True, "channel": channel, "language": language})
+        await self.state.set(conversation_id, state)
+        return extra
+
+    # ------------------------------------------------------------------ ratings
+    async def rate(
+        self, conversation_id: str, score: Optional[int], comment: Optional[str], channel: str,
+        language: Optional[str] = None, skip: bool = False,
+    ) -> Dict[str, Any]:
+        """Store the rating (or skip) first; only then thank the taxpayer."""
+        state = await self.state.get(conversation_id)
+        language = language or state.get("lang") or "en"
+        op = {"op": "rating", "conversation_id": conversation_id, "at": iso(utcnow()), "channel": channel,
+              "score": score, "skipped": skip, "comment": comment}
+        try:
+            status = await self.writer.write(op)
+        except BufferFull:
+            return {"recipient_id": conversation_id, "text": _t(language, "lost"),
+                    "custom": {"kind": THANKS_KIND, "saved": False}}
+        previous = state.get("status")
+        state["status"] = "skipped" if skip and previous != "rated" else ("rated" if not skip else previous)
+        await self.state.set(conversation_id, state)
+        if skip:
+            key = "skipped"
+        elif previous == "rated":
+            key = "updated"
+        else:
+            key = "thanks_low" if score is not None and score <= 2 else "thanks"
+        return {"recipient_id": conversation_id, "text": _t(language, key),
+                "custom": {"kind": THANKS_KIND, "saved": True, "stored": status, "score": score, "skipped": skip}}
+
+    async def feedback(self, conversation_id: str, feedback_id: str, helpful: bool, article_id: Optional[str]) -> str:
+        op = {"op": "feedback", "conversation_id": conversation_id, "feedback_id": feedback_id[:64],
+              "article_id": article_id[:128] if article_id else None, "helpful": bool(helpful), "at": iso(utcnow())}
+        return await self.writer.write(op)
+
+    # ------------------------------------------------------------------ outside a turn
+    async def request_survey(self, conversation_id: str, reason: str, channel: str = "handoff",
+                             record_end: bool = True) -> Optional[Dict[str, Any]]:
+        """Ask for a rating after an agent resolved the conversation or it went idle."""
+        state = await self.state.get(conversation_id)
+        if state.get("status") in ("pending", "rated"):
+            return None
+        language = state.get("lang") or "en"
+        message = survey_message(conversation_id, language, reason)
+        state["status"] = "pending"
+        await self.state.set(conversation_id, state)
+        if record_end:
+            await self._write({"op": "end", "conversation_id": conversation_id, "at": iso(utcnow()),
+                               "reason": reason, "survey": True, "channel": channel, "language": language})
+        if self.deliver is not None:
+            try:
+                await self.deliver(conversation_id, message)
+            except Exception as exc:
+                log.error("could not deliver the rating request: %s", type(exc).__name__)
+        return message
+
+    async def _write(self, op: Dict[str, Any]) -> None:
+        try:
+            await self.writer.write(op)
+        except BufferFull:
+            log.error("analytics %s operation dropped: buffer full", op.get("op"))
+
