@@ -2,8 +2,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import hashlib
 import logging
-from typing import Any, Dict, List, Optional
+from typing import Any, AsyncIterator, Dict, List, Optional, Sequence, Tuple, Union
 
 import aiohttp
 
@@ -48,21 +50,86 @@ def merge_custom(items: List[BotMessage]) -> List[BotMessage]:
     return merged
 
 
-class RasaClient:
-    """Forwards taxpayer messages to Rasa's REST channel."""
+def _weight(worker: str, conversation_id: str) -> int:
+    digest = hashlib.blake2b(f"{worker}\n{conversation_id}".encode("utf-8"), digest_size=8).digest()
+    return int.from_bytes(digest, "big")
 
-    def __init__(self, session: aiohttp.ClientSession, base_url: str, timeout: aiohttp.ClientTimeout) -> None:
+
+def pick_worker(workers: Sequence[str], conversation_id: str) -> str:
+    """The worker a conversation sticks to: rendezvous (highest-random-weight) hashing.
+
+    Stable across gateway processes and restarts, and consistent: adding or removing a worker only
+    moves the conversations that belonged to that worker.
+    """
+    if len(workers) == 1:
+        return workers[0]
+    return max(workers, key=lambda worker: _weight(worker, conversation_id))
+
+
+class _TurnLocks:
+    """One lock per conversation with messages in flight, so its turns reach Rasa in arrival order.
+
+    Locks are dropped as soon as no message of the conversation is waiting, so the table stays small.
+    """
+
+    def __init__(self) -> None:
+        self._locks: Dict[str, Tuple[asyncio.Lock, int]] = {}
+
+    def __len__(self) -> int:
+        return len(self._locks)
+
+    @contextlib.asynccontextmanager
+    async def hold(self, conversation_id: str) -> AsyncIterator[None]:
+        lock, users = self._locks.get(conversation_id, (asyncio.Lock(), 0))
+        self._locks[conversation_id] = (lock, users + 1)
+        try:
+            async with lock:
+                yield
+        finally:
+            lock, users = self._locks[conversation_id]
+            if users <= 1:
+                del self._locks[conversation_id]
+            else:
+                self._locks[conversation_id] = (lock, users - 1)
+
+
+class RasaClient:
+    """Forwards taxpayer messages to Rasa's REST channel.
+
+    With several Rasa workers every conversation sticks to one of them (``pick_worker``), so a worker's
+    in-memory tracker store always holds the whole conversation; with Redis stores the stickiness keeps
+    the lock store uncontended. Messages of one conversation are sent one at a time, in arrival order.
+    """
+
+    def __init__(
+        self, session: aiohttp.ClientSession, base_url: Union[str, Sequence[str]], timeout: aiohttp.ClientTimeout
+    ) -> None:
         self._session = session
-        self._url = base_url.rstrip("/") + "/webhooks/rest/webhook"
+        bases = [base_url] if isinstance(base_url, str) else list(base_url)
+        if not bases:
+            raise ValueError("at least one Rasa URL is needed")
+        self.workers: Tuple[str, ...] = tuple(b.rstrip("/") for b in bases)
         self._timeout = timeout
+        self._turns = _TurnLocks()
+
+    def worker_for(self, conversation_id: str) -> str:
+        """The base URL of the Rasa worker that owns this conversation."""
+        return pick_worker(self.workers, conversation_id)
 
     async def send(
         self, sender: str, text: str, metadata: Optional[Dict[str, Any]] = None, input_channel: str = "rest"
     ) -> List[BotMessage]:
-        """Post one message; return Rasa's reply with custom items merged."""
+        """Post one message to the conversation's worker; return Rasa's reply with custom items merged."""
+        async with self._turns.hold(sender):
+            return await self._post(self.worker_for(sender) + "/webhooks/rest/webhook", sender, text, metadata,
+                                    input_channel)
+
+    async def _post(
+        self, url: str, sender: str, text: str, metadata: Optional[Dict[str, Any]], input_channel: str
+    ) -> List[BotMessage]:
         body = {"sender": sender, "message": text, "metadata": metadata or {}, "input_channel": input_channel}
         try:
-            async with self._session.post(self._url, json=body, timeout=self._timeout) as resp:
+            async with self._session.post(url, json=body, timeout=self._timeout) as resp:
                 if resp.status != 200:
                     raise UpstreamError("rasa_status", f"HTTP {resp.status}")
                 data = await resp.json(content_type=None)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import threading
 from pathlib import Path
 from typing import Any, List, Sequence
 
@@ -27,6 +28,10 @@ class SentenceEncoder:
         self.max_length = max_length
         self._tf = tf
         self._tokenizer = AutoTokenizer.from_pretrained(str(self.model_dir), local_files_only=True)
+        # The fast (Rust) tokenizer keeps its truncation/padding settings as mutable state: two threads
+        # tokenizing at once fail with "RuntimeError: Already borrowed". The action server searches in
+        # executor threads, so tokenization is serialized; the forward pass needs no lock.
+        self._tokenizer_lock = threading.Lock()
         self._model = TFAutoModel.from_pretrained(str(self.model_dir), local_files_only=True)
         spec = tf.TensorSpec(shape=(None, None), dtype=tf.int32)
 
@@ -59,14 +64,15 @@ class SentenceEncoder:
         chunks: List[np.ndarray] = []
         for start in range(0, len(texts), batch_size):
             batch = list(texts[start : start + batch_size])
-            longest = max(len(ids) for ids in self._tokenizer(batch, truncation=True, max_length=self.max_length)["input_ids"])
-            encoded = self._tokenizer(
-                batch,
-                padding="max_length",
-                truncation=True,
-                max_length=self._bucket(longest),
-                return_tensors="np",
-            )
+            with self._tokenizer_lock:
+                longest = max(len(ids) for ids in self._tokenizer(batch, truncation=True, max_length=self.max_length)["input_ids"])
+                encoded = self._tokenizer(
+                    batch,
+                    padding="max_length",
+                    truncation=True,
+                    max_length=self._bucket(longest),
+                    return_tensors="np",
+                )
             tensors = [self._tf.constant(encoded[key], dtype=self._tf.int32) for key in ("input_ids", "attention_mask", "token_type_ids")]
             chunks.append(self._forward(*tensors).numpy())
         return np.concatenate(chunks).astype(np.float32)

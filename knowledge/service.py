@@ -5,8 +5,10 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import OrderedDict
+from dataclasses import replace
 from pathlib import Path
-from typing import Callable, Optional, Tuple
+from typing import Callable, Hashable, Optional, Tuple
 
 from knowledge.encoder import SentenceEncoder
 from knowledge.retriever import Encoder, Retrieval, Retriever, content_hash
@@ -27,6 +29,53 @@ def fingerprint(directory: Path) -> Fingerprint:
     return tuple(result)
 
 
+def normalise_query(query: str) -> str:
+    """The cache key form of a query: whitespace collapsed, lower-cased.
+
+    Both retrieval signals ignore case (the embedding model's tokenizer is uncased, BM25 tokens are
+    lower-cased) and the retriever collapses whitespace, so queries differing only in these get the same
+    result.
+    """
+    return " ".join(query.split()).lower()
+
+
+class RetrievalCache:
+    """A thread-safe LRU of retrieval results, so repeated popular questions skip the embedding.
+
+    Keys include the index key (a hash of the articles and the model), so a rebuilt index never serves
+    results of the previous one.
+    """
+
+    def __init__(self, max_size: int) -> None:
+        self.max_size = max_size
+        self.hits = 0
+        self.misses = 0
+        self._items: "OrderedDict[Hashable, Retrieval]" = OrderedDict()
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def get(self, key: Hashable) -> Optional[Retrieval]:
+        with self._lock:
+            value = self._items.get(key)
+            if value is None:
+                self.misses += 1
+                return None
+            self._items.move_to_end(key)
+            self.hits += 1
+            return value
+
+    def put(self, key: Hashable, value: Retrieval) -> None:
+        if self.max_size <= 0:
+            return
+        with self._lock:
+            self._items[key] = value
+            self._items.move_to_end(key)
+            while len(self._items) > self.max_size:
+                self._items.popitem(last=False)
+
+
 class KnowledgeService:
     """Owns the retriever; notices edited articles and swaps in a rebuilt index in the background."""
 
@@ -39,6 +88,7 @@ class KnowledgeService:
         self._checked_at = 0.0
         self._lock = threading.Lock()
         self._rebuilding = False
+        self.cache = RetrievalCache(settings.retrieval_cache_size)
 
     def start(self) -> Retriever:
         """Load the encoder and build (or load from cache) the index; call once at server start."""
@@ -100,7 +150,17 @@ class KnowledgeService:
             self._rebuild()
 
     def search(self, query: str) -> Retrieval:
-        return self.retriever.search(query)
+        """The retrieval for `query`, from the LRU cache when the same question was asked before."""
+        retriever = self.retriever
+        if self.cache.max_size <= 0:
+            return retriever.search(query)
+        key = (retriever.key, normalise_query(query))
+        cached = self.cache.get(key)
+        if cached is not None:
+            return replace(cached, query=" ".join(query.split()))
+        result = retriever.search(query)
+        self.cache.put(key, result)
+        return result
 
     def get(self, article_id: str) -> Optional[Article]:
         return self.retriever.get(article_id)

@@ -31,6 +31,7 @@ class KnowledgeSettings:
     domain_threshold: float = 0.5
     refresh_seconds: float = 5.0
     max_query_tokens: int = 128
+    retrieval_cache_size: int = 2048  # LRU of retrieval results by normalised query (0: off)
 
     @classmethod
     def from_env(cls, environ: Optional[Mapping[str, str]] = None) -> "KnowledgeSettings":
@@ -49,4 +50,5 @@ class KnowledgeSettings:
             answer_threshold=float(env.get("TAXGUIDE_ANSWER_THRESHOLD", cls.answer_threshold)),
             domain_threshold=float(env.get("TAXGUIDE_DOMAIN_THRESHOLD", cls.domain_threshold)),
             refresh_seconds=float(env.get("TAXGUIDE_REFRESH_SECONDS", cls.refresh_seconds)),
+            retrieval_cache_size=max(0, int(env.get("TAXGUIDE_RETRIEVAL_CACHE_SIZE", cls.retrieval_cache_size))),
         )

@@ -1,0 +1,389 @@
+"""Load benchmark: simulated taxpayers through the gateway, then the same load against plain `rasa run`.
+
+    python scripts/bench_gateway.py [--users 20] [--messages 20] [--workers N] [--only gateway|rasa]
+
+Each simulated taxpayer is its own conversation (sender id) and sends its messages one after the other
+(the next as soon as the reply arrives: a closed loop, no think time) through the REST channel
+(POST /webhooks/rest/webhook). The mix per conversation: greetings, tax questions in the taxpayer's own
+words (the retrieval dev set, different for each taxpayer), a few popular questions that many taxpayers
+ask the same way, an ambiguous question followed by its clarification button payload, an off-topic
+question and thanks.
+
+Run 1 starts the stack as `make run` does (action server, RASA_WORKERS Rasa workers, the gateway) on free
+loopback ports; run 2 starts one action server and one plain `rasa run` with the same model and sends the
+same load straight to Rasa (the stock baseline). Both runs are warmed up the same way first. The replies
+of the two runs are compared turn by turn (the gateway must not change what a taxpayer sees).
+Uses the newest trained model; never trains.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import socket
+import statistics
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Sequence, Tuple
+
+import aiohttp
+import yaml
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import stack  # noqa: E402
+
+sys.path.insert(0, str(stack.ROOT))
+from bot.rasa_client import merge_custom  # noqa: E402
+
+GREETINGS = ["hi", "hello there", "good morning", "hey, can you help me with tax?"]
+POPULAR = [
+    "how much can I earn before income tax kicks in",
+    "what is the VAT rate for consulting services",
+    "how do I do the annual income tax reconciliation",
+    "can I deduct my rent",
+]
+AMBIGUOUS = "deduction"
+BUTTON = '/ask_tax_question{"article_id": "iit-basic-deduction"}'
+THANKS = ["thanks!", "thank you, that helps", "great, thanks"]
+# One conversation's shape; "own" is a question in the taxpayer's own words, "off" an off-topic one.
+GATEWAY_KINDS = ("survey", "survey_thanks")
+SCRIPT = ["greet", "own", "popular", "own", "ambiguous", "button", "own", "off", "popular", "own", "thanks"]
+
+
+def machine() -> str:
+    cpu = "unknown CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    memory = "?"
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal"):
+                memory = f"{int(line.split()[1]) / 1024 / 1024:.1f} GiB"
+    except OSError:
+        pass
+    load = " ".join(f"{x:.2f}" for x in os.getloadavg())
+    return (f"machine: nproc={os.cpu_count()} cpu={cpu!r} memory={memory} "
+            f"python={platform.python_version()} load average (1/5/15 min) at start: {load}")
+
+
+def conversations(users: int, messages: int) -> List[Tuple[str, List[str]]]:
+    """(sender id, messages) for each simulated taxpayer; deterministic, so both runs send the same."""
+    dev = yaml.safe_load((stack.ROOT / "tests" / "data" / "retrieval_dev.yml").read_text())
+    own = [q["text"] for q in dev["questions"]]
+    off = [q["text"] if isinstance(q, dict) else str(q) for q in dev["off_topic"]]
+    result = []
+    run_id = os.urandom(3).hex()
+    own_i = off_i = 0
+    for user in range(users):
+        texts = []
+        for turn in range(messages):
+            kind = SCRIPT[(turn + user) % len(SCRIPT)] if turn else "greet"
+            if kind == "button" and (not texts or texts[-1] != AMBIGUOUS):
+                kind = "ambiguous"
+            if kind == "greet":
+                texts.append(GREETINGS[(user + turn) % len(GREETINGS)])
+            elif kind == "own":
+                texts.append(own[(own_i * 7) % len(own)])
+                own_i += 1
+            elif kind == "popular":
+                texts.append(POPULAR[(user + turn) % len(POPULAR)])
+            elif kind == "ambiguous":
+                texts.append(AMBIGUOUS)
+            elif kind == "button":
+                texts.append(BUTTON)
+            elif kind == "off":
+                texts.append(off[(off_i * 5) % len(off)])
+                off_i += 1
+            else:
+                texts.append(THANKS[(user + turn) % len(THANKS)])
+        result.append((f"bench-{run_id}-{user:03d}", texts))
+    return result
+
+
+@dataclass
+class Outcome:
+    latencies: List[float] = field(default_factory=list)
+    errors: int = 0
+    wall: float = 0.0
+    gateway_items: int = 0
+    replies: Dict[Tuple[int, int], List[Dict[str, Any]]] = field(default_factory=dict)
+
+
+def comparable(item: Dict[str, Any]) -> Dict[str, Any]:
+    """A reply item without what legitimately differs between runs: the recipient (each run has its own
+    sender ids) and the gateway's per-answer feedback id."""
+    item = {k: v for k, v in item.items() if k != "recipient_id"}
+    if isinstance(item.get("custom"), dict) and "feedback_id" in item["custom"]:
+        item["custom"] = {k: v for k, v in item["custom"].items() if k != "feedback_id"}
+    return item
+
+
+async def _taxpayer(session: aiohttp.ClientSession, url: str, index: int, sender: str, texts: Sequence[str],
+                    outcome: Outcome, start: asyncio.Event) -> None:
+    await start.wait()
+    for turn, text in enumerate(texts):
+        began = time.perf_counter()
+        try:
+            async with session.post(url, json={"sender": sender, "message": text}) as response:
+                body = await response.read()
+                status = response.status
+        except (aiohttp.ClientError, asyncio.TimeoutError):
+            status, body = 0, b""
+        outcome.latencies.append(time.perf_counter() - began)
+        if status != 200:
+            outcome.errors += 1
+            continue
+        try:
+            items = merge_custom(json.loads(body))
+        except ValueError:
+            outcome.errors += 1
+            continue
+        if not items or any((item.get("custom") or {}).get("kind") == "apology" for item in items):
+            outcome.errors += 1
+        # the gateway's own satisfaction survey prompt is not Rasa's reply: counted, not compared
+        gateway_own = [i for i in items if (i.get("custom") or {}).get("kind") in GATEWAY_KINDS]
+        outcome.gateway_items += len(gateway_own)
+        outcome.replies[(index, turn)] = [comparable(item) for item in items if item not in gateway_own]
+
+
+async def load(url: str, plan: List[Tuple[str, List[str]]], timeout: float) -> Outcome:
+    outcome = Outcome()
+    start = asyncio.Event()
+    connector = aiohttp.TCPConnector(limit=len(plan) + 4)
+    async with aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=timeout)) as session:
+        tasks = [asyncio.create_task(_taxpayer(session, url, i, sender, texts, outcome, start))
+                 for i, (sender, texts) in enumerate(plan)]
+        began = time.perf_counter()
+        start.set()
+        await asyncio.gather(*tasks)
+        outcome.wall = time.perf_counter() - began
+    return outcome
+
+
+def first_difference(a: Any, b: Any, path: str = "") -> str:
+    """Where two replies first differ, e.g. `[0].custom.confidence: 0.91 != 0.9`."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        for key in sorted(set(a) | set(b)):
+            if a.get(key) != b.get(key):
+                return first_difference(a.get(key), b.get(key), f"{path}.{key}")
+    elif isinstance(a, list) and isinstance(b, list):
+        for i, (x, y) in enumerate(zip(a, b)):
+            if x != y:
+                return first_difference(x, y, f"{path}[{i}]")
+        if len(a) != len(b):
+            return first_difference(a[len(b):] or None, b[len(a):] or None, f"{path}[{min(len(a), len(b))}:]")
+    return f"{path or '(reply)'}: gateway {json.dumps(a, ensure_ascii=False)[:120]} != rasa {json.dumps(b, ensure_ascii=False)[:120]}"
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    ordered = sorted(values)
+    if not ordered:
+        return float("nan")
+    rank = max(0, min(len(ordered) - 1, int(round(q / 100 * len(ordered) + 0.5)) - 1))
+    return ordered[rank]
+
+
+@dataclass
+class Figures:
+    label: str
+    p50: float
+    p95: float
+    p99: float
+    rate: float
+    n: int
+    errors: int
+
+    def line(self) -> str:
+        return (f"{self.label:<28} p50={self.p50 * 1000:7.0f} ms  p95={self.p95 * 1000:7.0f} ms  "
+                f"p99={self.p99 * 1000:7.0f} ms  {self.rate:6.1f} msg/s  (n={self.n}, errors={self.errors})")
+
+
+def figures(label: str, outcome: Outcome) -> Figures:
+    lat = outcome.latencies
+    return Figures(label, percentile(lat, 50), percentile(lat, 95), percentile(lat, 99),
+                   len(lat) / outcome.wall if outcome.wall else 0.0, len(lat), outcome.errors)
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (Linux /proc)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return 0.0
+
+
+def component(process: Any) -> str:
+    args = " ".join(str(a) for a in process.args)
+    if "actions.server" in args:
+        return "action server"
+    if "-m bot" in args or args.endswith(" bot"):
+        return "gateway"
+    return "rasa"
+
+
+def free_port_block(count: int, avoid: Sequence[int] = ()) -> int:
+    """The first of `count` consecutive free loopback ports (bounded search)."""
+    for _ in range(200):
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            base = probe.getsockname()[1]
+        if base + count >= 65535 or any(p in avoid for p in range(base, base + count)):
+            continue
+        sockets = []
+        try:
+            for port in range(base, base + count):
+                s = socket.socket()
+                sockets.append(s)
+                s.bind(("127.0.0.1", port))
+            return base
+        except OSError:
+            continue
+        finally:
+            for s in sockets:
+                s.close()
+    raise RuntimeError(f"no {count} consecutive free ports found")
+
+
+def choose_model(explicit: Optional[str], env: Dict[str, str]) -> Path:
+    if explicit:
+        return Path(explicit).resolve()
+    current = stack.MODELS / f"taxguide-{stack.training_fingerprint(env)}.tar.gz"
+    if current.exists():
+        return current
+    models = sorted(stack.MODELS.glob("*.tar.gz"), key=lambda p: p.stat().st_mtime)
+    if not models:
+        sys.exit("No trained model in models/: run `make train` first")
+    print(f"note: no model for the current training inputs; using the newest, {models[-1].name}", flush=True)
+    return models[-1]
+
+
+def run_one(label: str, env: Dict[str, str], model: Path, workers: int, gateway: bool,
+            plan: List[Tuple[str, List[str]]], args: argparse.Namespace, log_dir: Path) -> Figures:
+    tag = "gw" if gateway else "rasa"  # own sender ids per run: with REDIS_URL both runs share the store
+    plan = [(f"{sender}-{tag}", texts) for sender, texts in plan]
+    actions = free_port_block(1)
+    rasa = free_port_block(workers, avoid=[actions])
+    gateway_port = free_port_block(1, avoid=[actions, *range(rasa, rasa + workers)])
+    ports = stack.Ports(rasa=rasa, actions=actions, gateway=gateway_port, workers=workers)
+    print(f"\n== {label}: starting ({workers} Rasa worker{'s' if workers > 1 else ''}"
+          f"{', gateway' if gateway else ', no gateway'}; logs in {log_dir}) ...", flush=True)
+    log = open(log_dir / f"{label.split()[0]}.log", "w")
+    real_popen = stack.subprocess.Popen
+
+    def quiet_popen(*a: Any, **kw: Any) -> Any:  # keep the services' logs out of the report
+        kw.setdefault("stdout", log)
+        kw.setdefault("stderr", stack.subprocess.STDOUT)
+        return real_popen(*a, **kw)
+
+    stack.subprocess.Popen = quiet_popen  # type: ignore[misc]
+    try:
+        processes = stack.start_stack(env, ports, model, gateway=gateway)
+    finally:
+        stack.subprocess.Popen = real_popen  # type: ignore[misc]
+    try:
+        started = time.monotonic()
+        stack.wait_healthy(stack.health_checks(ports, gateway), processes, timeout=args.startup_timeout)
+        print(f"   healthy after {time.monotonic() - started:.0f}s; warming up", flush=True)
+        for port in ports.rasa_ports:
+            stack.warm_up(port)
+        target = f"http://127.0.0.1:{gateway_port if gateway else rasa}/webhooks/rest/webhook"
+        warm = conversations(min(len(plan), 2 * workers + 2), 4)
+        asyncio.run(load(target, warm, args.timeout))
+        load_avg = os.getloadavg()[0]
+        cpu_before = [cpu_seconds(p.pid) for p in processes]
+        outcome = asyncio.run(load(target, plan, args.timeout))
+        cpu = [cpu_seconds(p.pid) - before for p, before in zip(processes, cpu_before)]
+        result = figures(label, outcome)
+        print(f"   {result.line()}  [1-min load average before the run: {load_avg:.2f}]", flush=True)
+        per_component: Dict[str, float] = {}
+        for process, seconds in zip(processes, cpu):
+            per_component[component(process)] = per_component.get(component(process), 0.0) + seconds
+        n = max(1, result.n)
+        print("   CPU per message: " + ", ".join(f"{name} {sec / n * 1000:.0f} ms" for name, sec in per_component.items())
+              + f"; total {sum(cpu) / n * 1000:.0f} ms (CPU busy {sum(cpu) / outcome.wall:.2f} of {os.cpu_count()} cores"
+              " for these processes)", flush=True)
+        run_one.replies[label] = outcome.replies  # type: ignore[attr-defined]
+        if gateway:
+            run_one.gateway_items = outcome.gateway_items  # type: ignore[attr-defined]
+        return result
+    finally:
+        stack.stop(processes)
+        log.close()
+
+
+run_one.replies = {}  # type: ignore[attr-defined]
+run_one.gateway_items = 0  # type: ignore[attr-defined]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--users", type=int, default=int(os.environ.get("BENCH_USERS", 20)))
+    parser.add_argument("--messages", type=int, default=int(os.environ.get("BENCH_MESSAGES", 20)))
+    parser.add_argument("--workers", type=int, default=None, help="Rasa workers behind the gateway (default RASA_WORKERS or nproc)")
+    parser.add_argument("--only", choices=["gateway", "rasa"], default=None)
+    parser.add_argument("--model", default=None, help="model archive (default: the current or newest in models/)")
+    parser.add_argument("--timeout", type=float, default=30.0, help="client timeout per message, seconds")
+    parser.add_argument("--startup-timeout", type=float, default=300.0)
+    args = parser.parse_args()
+    if args.users < 1 or args.messages < 1:
+        parser.error("--users and --messages must be at least 1")
+
+    env = stack.environment()
+    workers = args.workers or stack.rasa_workers(env)
+    model = choose_model(args.model, env)
+    print(machine())
+    print(f"model: {model.name}; {args.users} concurrent taxpayers x {args.messages} messages, closed loop")
+    log_dir = Path(tempfile.mkdtemp(prefix="taxguide-bench-"))
+    bench_env = dict(env)
+    bench_env.update({
+        # the gateway's own store and no rate limits: every bench taxpayer comes from 127.0.0.1
+        "DATABASE_URL": f"sqlite+aiosqlite:///{log_dir / 'gateway.db'}",
+        "RATE_LIMIT_SENDER_BURST": "0", "RATE_LIMIT_IP_BURST": "0",
+        "UPSTREAM_TIMEOUT": str(min(30.0, args.timeout)), "LOG_LEVEL": "WARNING",
+        "RASA_TELEMETRY_ENABLED": "false",
+    })
+    plan = conversations(args.users, args.messages)
+    results: Dict[str, Figures] = {}
+    if args.only in (None, "gateway"):
+        results["gateway"] = run_one(f"gateway ({workers} workers)", bench_env, model, workers, True, plan, args, log_dir)
+    if args.only in (None, "rasa"):
+        plain_env = dict(bench_env, RASA_NLU_CACHE_SIZE="0", RASA_WORKERS="1")  # stock `rasa run`
+        results["rasa"] = run_one("plain rasa run", plain_env, model, 1, False, plan, args, log_dir)
+
+    print("\n== summary")
+    print(machine())
+    for result in results.values():
+        print("  " + result.line())
+    if len(results) == 2:
+        g, r = results["gateway"], results["rasa"]
+        print(f"  gateway / plain rasa: throughput x{g.rate / r.rate:.2f}, p95 x{g.p95 / r.p95:.2f} "
+              f"(target: p95 <= 250 ms and throughput >= 2x)")
+        replies = run_one.replies  # type: ignore[attr-defined]
+        a, b = (replies[k] for k in replies)
+        extra = run_one.gateway_items  # type: ignore[attr-defined]
+        # equal: the gateway's reply starts with exactly Rasa's reply (it may append its own notices,
+        # e.g. the survey prompt or the officers' opening hours)
+        differ = [key for key in a if key in b and a[key][:len(b[key])] != b[key]]
+        appended = sum(1 for key in a if key in b and a[key][:len(b[key])] == b[key] and len(a[key]) > len(b[key]))
+        print(f"  replies compared turn by turn: {len(differ)} of {len(set(a) & set(b))} differ "
+              f"(not compared: the gateway's {extra} survey prompts, {appended} other notices it appended, answer feedback ids)")
+        for key in differ[:5]:
+            user, turn = key
+            print(f"    taxpayer {user} turn {turn} {plan[user][1][turn]!r}: {first_difference(a[key], b[key])}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
