@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test train validate nlu-eval bench eval clean
+.PHONY: install run test train validate nlu-eval bench bench-gateway bench-handoff bench-analytics demo-data eval clean
 
 install: $(STAMP)
 
@@ -33,6 +33,20 @@ nlu-eval: install
 bench: install
 	PYTHONPATH=. $(PY) -m knowledge bench
 	$(PY) scripts/bench_actions.py
+	$(MAKE) --no-print-directory bench-gateway bench-handoff bench-analytics
+
+bench-gateway: install
+	$(PY) scripts/bench_gateway.py
+
+bench-handoff: install
+	PYTHONPATH=. $(PY) scripts/bench_handoff.py
+
+bench-analytics: install
+	bash scripts/services.sh
+	PYTHONPATH=. $(PY) scripts/bench_analytics.py
+
+demo-data: install
+	PYTHONPATH=. $(PY) -m bot.analytics.demo --conversations 2000
 
 clean:
 	rm -rf models results var .pytest_cache

@@ -11,6 +11,8 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from bot.db.migrate import upgrade_head
 from bot.db.repository import TranscriptRepository
 from bot.errors import error_middleware, security_headers_middleware
+from bot.analytics.setup import setup_analytics
+from bot.handoff.setup import setup_handoff
 from bot.health import HealthService
 from bot.keys import ENGINE, HEALTH, HTTP, METRICS, REDIS, ROUTING, SERVICE, SETTINGS, SIGNER, SIO, THROTTLE
 from bot.metrics import Metrics
@@ -93,7 +95,7 @@ async def services_ctx(app: web.Application) -> AsyncIterator[None]:
     )
     rasa = RasaClient(
         app[HTTP],
-        settings.rasa_url,
+        settings.rasa_workers,  # sticky per conversation when there are several
         aiohttp.ClientTimeout(total=settings.reply_timeout, connect=settings.connect_timeout),
     )
     app[SERVICE] = ConversationService(rasa, transcripts, app[ROUTING], metrics, settings.history_limit)
@@ -103,7 +105,12 @@ async def services_ctx(app: web.Application) -> AsyncIterator[None]:
     yield
 
 
-def create_app(settings: Optional[Settings] = None, routing: Optional[RoutingService] = None) -> web.Application:
+def create_app(
+    settings: Optional[Settings] = None,
+    routing: Optional[RoutingService] = None,
+    handoff_store: Optional[object] = None,
+    handoff_policy: Optional[object] = None,
+) -> web.Application:
     """Assemble the gateway; resources open on startup and close on cleanup."""
     settings = settings or Settings.from_env()
     app = web.Application(
@@ -115,6 +122,8 @@ def create_app(settings: Optional[Settings] = None, routing: Optional[RoutingSer
     app[SIGNER] = SessionSigner(settings.session_secret)
     app[ROUTING] = routing or InMemoryRouting()
     app.cleanup_ctx.extend([http_ctx, database_ctx, redis_ctx, services_ctx])
+    setup_handoff(app, settings, routing, handoff_store, handoff_policy)  # live agents (bot/handoff)
+    setup_analytics(app, settings)  # ratings, answer feedback, outcomes, /analytics (bot/analytics)
 
     sio = create_socket_server(settings.cors_origins)
     register_handlers(sio, app)

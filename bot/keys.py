@@ -27,3 +27,15 @@ REDIS = web.AppKey("redis", Any)
 THROTTLE = web.AppKey("throttle", Throttle)
 SERVICE = web.AppKey("service", ConversationService)
 HEALTH = web.AppKey("health", HealthService)
+
+# live-agent handoff (bot/handoff)
+from bot.db.handoff_repository import HandoffRepository  # noqa: E402
+from bot.handoff.knowledge_search import KnowledgeSearch  # noqa: E402
+from bot.handoff.manager import HandoffManager  # noqa: E402
+from bot.handoff.policy import HandoffPolicy  # noqa: E402
+
+HANDOFF = web.AppKey("handoff", HandoffManager)
+HANDOFF_STORE = web.AppKey("handoff_store", Any)
+HANDOFF_REPO = web.AppKey("handoff_repo", HandoffRepository)
+HANDOFF_POLICY = web.AppKey("handoff_policy", HandoffPolicy)
+KNOWLEDGE_SEARCH = web.AppKey("knowledge_search", KnowledgeSearch)

@@ -64,6 +64,8 @@ class ConversationService:
         self.routing = routing
         self.metrics = metrics
         self.history_limit = history_limit
+        self.handoff: Optional[Any] = None  # bot.handoff.manager.HandoffManager, set by the app
+        self.analytics: Optional[Any] = None  # bot.analytics.survey.SurveyService, set by the app
 
     async def handle(
         self, conversation_id: str, text: str, channel: str, metadata: Optional[Dict[str, Any]] = None
@@ -78,14 +80,24 @@ class ConversationService:
         entries = [TranscriptEntry(conversation_id, "taxpayer", channel, masked)]
 
         replies: List[BotMessage] = []
-        if await self.routing.get(conversation_id) is Route.BOT:
+        intercepted = await self.handoff.before_turn(conversation_id, masked, channel) if self.handoff else None
+        if intercepted is None and self.analytics is not None:  # a rating reply (bot/analytics)
+            intercepted = await self.analytics.before_turn(conversation_id, masked, channel)
+        route = await self.routing.get(conversation_id)
+        if intercepted is not None:
+            replies = intercepted
+        elif route is Route.BOT:
             try:
                 replies = await self.rasa.send(conversation_id, masked, metadata, input_channel=channel)
             except UpstreamError as exc:
                 log.warning("rasa failed for a %s message: %s", channel, exc)
                 self.metrics.error(exc.kind)
                 replies = [apology(conversation_id)]
-        # Route.AGENT: the message is recorded; a live-agent channel delivers answers.
+        # Route.AGENT: the message is recorded and relayed to the agent's console (bot/handoff).
+        if self.handoff is not None and intercepted is None:
+            replies = replies + await self.handoff.after_turn(conversation_id, channel, route, masked, replies)
+        if self.analytics is not None and intercepted is None:  # outcome facts, feedback ids, rating request
+            replies = replies + await self.analytics.after_turn(conversation_id, channel, masked, replies, route.value)
 
         for item in replies:
             entries.append(_bot_entry(conversation_id, channel, item))

@@ -64,6 +64,9 @@ class Settings:
     host: str = "0.0.0.0"
     port: int = 8000
     rasa_url: str = "http://127.0.0.1:5005"
+    # Rasa worker processes; a conversation always goes to the same one (consistent hash of its id).
+    # Empty: just rasa_url. RASA_URLS, comma-separated; rasa_url is then its first entry.
+    rasa_urls: Tuple[str, ...] = ()
     action_server_url: str = "http://127.0.0.1:5055"
     database_url: str = _resolve_sqlite(DEFAULT_DATABASE_URL)
     redis_url: Optional[str] = None
@@ -83,6 +86,17 @@ class Settings:
     history_limit: int = 500
     log_level: str = "INFO"
     static_dir: Path = BOT_DIR / "static"
+    # live-agent handoff and the agent console (bot/handoff)
+    rasa_token: Optional[str] = field(default=None, repr=False)
+    session_key: Optional[str] = field(default=None, repr=False)
+    cookie_secure: bool = False
+    handoff_redis_prefix: str = "taxguide:handoff:"
+    bcrypt_rounds: int = 12
+
+    @property
+    def rasa_workers(self) -> Tuple[str, ...]:
+        """The Rasa servers conversations are spread over (at least rasa_url)."""
+        return self.rasa_urls or (self.rasa_url,)
 
     @classmethod
     def from_env(cls, env: Optional[Mapping[str, str]] = None) -> "Settings":
@@ -95,10 +109,14 @@ class Settings:
         if reply_timeout <= 0 or reply_timeout > 30:
             raise SettingsError("UPSTREAM_TIMEOUT must be in (0, 30] seconds")
         origins = tuple(o.strip() for o in (_get(env, "CORS_ALLOWED_ORIGINS") or "").split(",") if o.strip())
+        rasa_urls = tuple(u.strip().rstrip("/") for u in (_get(env, "RASA_URLS") or "").split(",") if u.strip())
+        if len(set(rasa_urls)) != len(rasa_urls):
+            raise SettingsError("RASA_URLS must not list a Rasa server twice")
         return cls(
             host=_get(env, "HOST") or "0.0.0.0",
             port=port,
-            rasa_url=(_get(env, "RASA_URL") or cls.rasa_url).rstrip("/"),
+            rasa_url=rasa_urls[0] if rasa_urls else (_get(env, "RASA_URL") or cls.rasa_url).rstrip("/"),
+            rasa_urls=rasa_urls,
             action_server_url=(_get(env, "ACTION_SERVER_URL") or cls.action_server_url).rstrip("/"),
             database_url=_resolve_sqlite(_get(env, "DATABASE_URL") or DEFAULT_DATABASE_URL),
             redis_url=_get(env, "REDIS_URL"),
@@ -117,4 +135,9 @@ class Settings:
             run_migrations=_bool(env, "RUN_MIGRATIONS", True),
             history_limit=int(_num(env, "HISTORY_LIMIT", 500, int)),
             log_level=(_get(env, "LOG_LEVEL") or "INFO").upper(),
+            rasa_token=_get(env, "RASA_TOKEN"),
+            session_key=_get(env, "SESSION_KEY"),
+            cookie_secure=_bool(env, "SESSION_COOKIE_SECURE", False),
+            handoff_redis_prefix=_get(env, "HANDOFF_REDIS_PREFIX") or "taxguide:handoff:",
+            bcrypt_rounds=int(_num(env, "BCRYPT_ROUNDS", 12, int)),
         )

@@ -87,6 +87,35 @@ class Ports:
     rasa: int
     actions: int
     gateway: int
+    workers: int = 1  # Rasa worker processes on consecutive ports from `rasa`
+
+    @property
+    def rasa_ports(self) -> List[int]:
+        return [self.rasa + i for i in range(self.workers)]
+
+
+def rasa_workers(env: Dict[str, str]) -> int:
+    """RASA_WORKERS: how many `rasa run` processes serve behind the gateway (default: the number of cores)."""
+    raw = (env.get("RASA_WORKERS") or "").strip()
+    if not raw:
+        return max(1, os.cpu_count() or 1)
+    try:
+        workers = int(raw)
+    except ValueError:
+        sys.exit(f"RASA_WORKERS must be a whole number, got {raw!r}")
+    if workers < 1:
+        sys.exit(f"RASA_WORKERS must be at least 1, got {raw!r}")
+    return workers
+
+
+def health_checks(ports: Ports, gateway: bool) -> Dict[str, str]:
+    """The URLs that answer 200 once the action server, every Rasa worker and the gateway are up."""
+    checks = {"action server": f"http://127.0.0.1:{ports.actions}/health"}
+    for index, port in enumerate(ports.rasa_ports):
+        checks["rasa" if ports.workers == 1 else f"rasa worker {index + 1}"] = f"http://127.0.0.1:{port}/"
+    if gateway:
+        checks["gateway"] = f"http://127.0.0.1:{ports.gateway}/health"
+    return checks
 
 
 def write_endpoints(ports: Ports, redis_url: Optional[str]) -> Path:
@@ -160,17 +189,36 @@ def stop(processes: List[subprocess.Popen]) -> None:
 
 
 def start_stack(env: Dict[str, str], ports: Ports, model: Path, gateway: bool = True) -> List[subprocess.Popen]:
-    """Start the action server, Rasa and (when present) the gateway; returns the processes."""
+    """Start the action server, `ports.workers` Rasa servers and (when present) the gateway.
+
+    With several workers the gateway routes each conversation to one of them by a consistent hash of
+    its id (RASA_URLS); with REDIS_URL they also share the Redis tracker and lock stores.
+    """
     endpoints = write_endpoints(ports, env.get("REDIS_URL"))
+    if not env.get("RASA_TOKEN"):  # Rasa's HTTP API token, shared with the gateway (bot/handoff/rasa_control.py)
+        import secrets
+
+        env["RASA_TOKEN"] = secrets.token_urlsafe(24)
     python = str(VENV_BIN / "python")
-    commands = [
-        [python, "-m", "actions.server", "--port", str(ports.actions)],
-        [str(VENV_BIN / "rasa"), "run", "--model", str(model), "--endpoints", str(endpoints),
-         "--credentials", "credentials.yml", "--port", str(ports.rasa), "--interface", "127.0.0.1"],
-    ]
-    gateway_env = dict(env, PORT=str(ports.gateway), RASA_URL=f"http://127.0.0.1:{ports.rasa}",
+    commands = [[python, "-m", "actions.server", "--port", str(ports.actions)]]
+    # scripts/rasa_worker.py is `rasa run` with an exact cache of NLU results (RASA_NLU_CACHE_SIZE=0: plain)
+    rasa = [str(VENV_BIN / "rasa")] if env.get("RASA_NLU_CACHE_SIZE") == "0" else [python, str(ROOT / "scripts" / "rasa_worker.py")]
+    for port in ports.rasa_ports:
+        commands.append([*rasa, "run", "--model", str(model), "--endpoints", str(endpoints),
+                         "--credentials", "credentials.yml", "--port", str(port), "--interface", "127.0.0.1",
+                         # the HTTP API lets the gateway pause/resume a conversation during a live-agent handoff
+                         "--enable-api", "--auth-token", env["RASA_TOKEN"]])
+    rasa_urls = ",".join(f"http://127.0.0.1:{port}" for port in ports.rasa_ports)
+    gateway_env = dict(env, PORT=str(ports.gateway), RASA_URL=f"http://127.0.0.1:{ports.rasa}", RASA_URLS=rasa_urls,
                        ACTION_SERVER_URL=f"http://127.0.0.1:{ports.actions}")
-    processes = [subprocess.Popen(command, cwd=ROOT, env=env, start_new_session=True) for command in commands]
+    # one worker per core: each worker's TensorFlow then uses one thread instead of all cores each
+    # (less CPU per message under load; override with the TF_*_PARALLELISM_THREADS variables)
+    worker_env = dict(env)
+    if ports.workers > 1:
+        worker_env.setdefault("TF_INTRA_OP_PARALLELISM_THREADS", "1")
+        worker_env.setdefault("TF_INTER_OP_PARALLELISM_THREADS", "1")
+    processes = [subprocess.Popen(command, cwd=ROOT, env=env if i == 0 else worker_env, start_new_session=True)
+                 for i, command in enumerate(commands)]
     if gateway and (ROOT / "bot" / "__main__.py").exists():
         processes.append(subprocess.Popen([python, "-m", "bot"], cwd=ROOT, env=gateway_env, start_new_session=True))
     return processes
@@ -190,13 +238,12 @@ def session_secret() -> str:
 
 def run(env: Dict[str, str]) -> int:
     env.setdefault("SESSION_SECRET", session_secret())
-    ports = Ports(int(env.get("RASA_PORT", 5005)), int(env.get("ACTION_SERVER_PORT", 5055)), int(env.get("PORT", 8000)))
+    ports = Ports(int(env.get("RASA_PORT", 5005)), int(env.get("ACTION_SERVER_PORT", 5055)), int(env.get("PORT", 8000)),
+                  rasa_workers(env))
     model = train(env)
     processes = start_stack(env, ports, model)
-    checks = {"action server": f"http://127.0.0.1:{ports.actions}/health", "rasa": f"http://127.0.0.1:{ports.rasa}/"}
-    with_gateway = len(processes) == 3
-    if with_gateway:
-        checks["gateway"] = f"http://127.0.0.1:{ports.gateway}/health"
+    with_gateway = len(processes) == 2 + ports.workers
+    checks = health_checks(ports, with_gateway)
     stopping = False
 
     def on_signal(signum: int, frame: object) -> None:
@@ -206,7 +253,8 @@ def run(env: Dict[str, str]) -> int:
     try:
         print("Starting the action server, Rasa" + (" and the gateway" if with_gateway else "") + " ...", flush=True)
         wait_healthy(checks, processes, timeout=float(env.get("STARTUP_TIMEOUT", 300)))
-        warm_up(ports.rasa)
+        for port in ports.rasa_ports:
+            warm_up(port)
         if with_gateway:
             print(f"\nTaxGuide is ready. Chat at http://localhost:{ports.gateway}/  (Ctrl-C stops everything)")
         else:

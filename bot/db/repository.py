@@ -84,26 +84,42 @@ class TranscriptRepository:
         )
         async with self._engine.connect() as conn:
             rows = (await conn.execute(stmt)).mappings().all()
-        out = []
-        for row in reversed(rows):
-            created = row["created_at"]
-            if created is not None and created.tzinfo is None:
-                created = created.replace(tzinfo=timezone.utc)
-            payload = row["payload"] if isinstance(row["payload"], dict) else {}
-            out.append(
-                {
-                    "id": row["id"],
-                    "conversation_id": row["conversation_id"],
-                    "time": created.isoformat() if created else None,
-                    "sender": row["sender_type"],
-                    "sender_type": row["sender_type"],
-                    "channel": row["channel"],
-                    "text": row["text"],
-                    "kind": row["kind"],
-                    "article_id": row["article_id"],
-                    "confidence": row["confidence"],
-                    "buttons": payload.get("buttons"),
-                    "custom": payload.get("custom"),
-                }
-            )
-        return out
+        return [_row(row) for row in reversed(rows)]
+
+    async def since(
+        self, conversation_id: str, after_id: int, sender_types: Sequence[str], limit: int = 200
+    ) -> List[Dict[str, Any]]:
+        """Messages after the cursor ``after_id`` from ``sender_types``, oldest first (REST clients poll these)."""
+        table = Message.__table__
+        stmt = (
+            select(table)
+            .where(table.c.conversation_id == conversation_id, table.c.id > after_id,
+                   table.c.sender_type.in_(list(sender_types)))
+            .order_by(table.c.id)
+            .limit(limit)
+        )
+        async with self._engine.connect() as conn:
+            rows = (await conn.execute(stmt)).mappings().all()
+        return [_row(row) for row in rows]
+
+
+def _row(row: Any) -> Dict[str, Any]:
+    """One stored message in the shape clients read (see openapi.yaml, Message)."""
+    created = row["created_at"]
+    if created is not None and created.tzinfo is None:
+        created = created.replace(tzinfo=timezone.utc)
+    payload = row["payload"] if isinstance(row["payload"], dict) else {}
+    return {
+        "id": row["id"],
+        "conversation_id": row["conversation_id"],
+        "time": created.isoformat() if created else None,
+        "sender": row["sender_type"],
+        "sender_type": row["sender_type"],
+        "channel": row["channel"],
+        "text": row["text"],
+        "kind": row["kind"],
+        "article_id": row["article_id"],
+        "confidence": row["confidence"],
+        "buttons": payload.get("buttons"),
+        "custom": payload.get("custom"),
+    }

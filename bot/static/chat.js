@@ -55,7 +55,15 @@
       errRateLimited: "You are sending messages too quickly. Please wait {s} seconds and try again.",
       errTooLong: "Your message is too long. Please shorten it and try again.",
       errInvalid: "That message could not be sent. Please rephrase it.",
-      errGeneric: "Sorry, something went wrong. Please try again."
+      errGeneric: "Sorry, something went wrong. Please try again.",
+      ticketMessage: "Your message for a tax officer",
+      ticketMethod: "How should we contact you?",
+      ticketChat: "Reply here in the chat",
+      ticketPhone: "Phone",
+      ticketEmail: "E-mail",
+      ticketContact: "Phone number or e-mail address",
+      ticketSend: "Leave message",
+      ticketFailed: "Your message could not be sent. Please check it and try again."
     },
     zh: {
       pageTitle: "税务指引 TaxGuide – 北京税务咨询",
@@ -96,7 +104,15 @@
       errRateLimited: "您发送消息过于频繁，请等待 {s} 秒后再试。",
       errTooLong: "您的消息过长，请缩短后重试。",
       errInvalid: "该消息无法发送，请换一种说法。",
-      errGeneric: "抱歉，出现错误，请重试。"
+      errGeneric: "抱歉，出现错误，请重试。",
+      ticketMessage: "给税务人员的留言",
+      ticketMethod: "我们如何联系您？",
+      ticketChat: "在此对话中回复",
+      ticketPhone: "电话",
+      ticketEmail: "电子邮件",
+      ticketContact: "电话号码或电子邮件地址",
+      ticketSend: "提交留言",
+      ticketFailed: "留言未能提交，请检查后重试。"
     }
   };
 
@@ -118,7 +134,8 @@
     everConnected: false,
     lastChoices: null,     // the newest group of clarification buttons
     lastSent: null,        // last payload sent, resent once if the gateway lost our session
-    resent: false
+    resent: false,
+    withAgent: false       // a tax officer answers (no typing indicator for the bot)
   };
 
   var $ = function (id) { return document.getElementById(id); };
@@ -219,12 +236,69 @@
     var text = data.text;
     if ((text === undefined || text === null) && custom && typeof custom.text === "string") text = custom.text;
     return {
-      sender: "bot",
+      sender: custom && custom.kind === "agent_message" ? "agent" : "bot",
       text: asText(text),
       buttons: buttons,
       custom: custom,
       time: parseTime(data.time || data.timestamp) || new Date()
     };
+  }
+
+  /* Live-agent handoff: who answers now, from the handoff kinds of the bot's messages. */
+  function trackHandoff(custom) {
+    var kind = custom && custom.kind;
+    if (kind === "handoff_claimed" || kind === "agent_message") state.withAgent = true;
+    else if (kind === "handoff_returned" || kind === "handoff_resolved" || kind === "handoff_requeued" ||
+             kind === "handoff_cancelled") state.withAgent = false;
+    document.body.setAttribute("data-handoff", state.withAgent ? "agent" : "bot");
+  }
+
+  /* Outside service hours or with nobody online: a form to leave a message and a contact preference. */
+  function renderTicketForm(custom) {
+    var form = el("form", "ticket-form");
+    var uid = "t" + Math.random().toString(36).slice(2, 8);
+    function field(tag, key, id) {
+      var label = i18nEl("label", null, key);
+      label.setAttribute("for", id);
+      var input = el(tag);
+      input.id = id;
+      form.appendChild(label);
+      form.appendChild(input);
+      return input;
+    }
+    var message = field("textarea", "ticketMessage", uid + "-msg");
+    message.maxLength = 2000; message.rows = 3; message.required = true;
+    var method = field("select", "ticketMethod", uid + "-method");
+    [["chat", "ticketChat"], ["phone", "ticketPhone"], ["email", "ticketEmail"]].forEach(function (o) {
+      var opt = i18nEl("option", null, o[1]);
+      opt.value = o[0];
+      method.appendChild(opt);
+    });
+    var contact = field("input", "ticketContact", uid + "-contact");
+    var send = i18nEl("button", "choice-btn", "ticketSend");
+    send.type = "submit";
+    form.appendChild(send);
+    form.addEventListener("submit", function (e) {
+      e.preventDefault();
+      if (!message.value.trim() || !state.sessionId) return;
+      send.disabled = true;
+      fetch(String(custom.ticket_url || ("/conversations/" + encodeURIComponent(state.sessionId) + "/handoff/ticket")), {
+        method: "POST", credentials: "same-origin", cache: "no-store",
+        headers: { "Content-Type": "application/json", "Authorization": "Bearer " + state.sessionId },
+        body: JSON.stringify({ message: message.value.trim(), contact_method: method.value, contact: contact.value.trim() || null })
+      }).then(function (res) {
+        return res.json().then(function (data) {
+          if (!res.ok) throw new Error("HTTP " + res.status);
+          var done = el("p", "ticket-done", data.text);
+          done.setAttribute("role", "status");
+          form.replaceWith(done);
+        });
+      }).catch(function () {
+        send.disabled = false;
+        renderNotice("ticketFailed");
+      });
+    });
+    return form;
   }
 
   /* The history endpoint's shape is read HERE and only here.
@@ -432,11 +506,16 @@
     if (msg.buttons && msg.buttons.length) {
       li.appendChild(renderChoices(msg.buttons, opts));
     }
+    if (kind === "handoff_offline" && !opts.fromHistory) li.appendChild(renderTicketForm(custom));
+    trackHandoff(custom);
 
     var when = msg.time || new Date();
     var meta = el("time", "msg-meta", formatTime(when));
     meta.setAttribute("datetime", when.toISOString());
     li.appendChild(meta);
+    (window.TaxGuideChatHooks || []).forEach(function (hook) {  // e.g. ratings and thumbs (analytics/feedback.js)
+      try { hook(li, msg, opts); } catch (e) { /* a decoration never breaks the chat */ }
+    });
 
     ui.messages.appendChild(li);
     scrollToEnd();
@@ -483,6 +562,7 @@
         }
       }
       retireChoices();
+      opts.fromHistory = i < items.length - 1;   // only the newest offline offer keeps its form
       renderMessage(msg, opts);
     }
   }
@@ -561,10 +641,17 @@
     if (!String(payload).trim()) return;
     retireChoices();
     renderMessage({ sender: "taxpayer", text: shown, buttons: [], custom: null, time: new Date() });
-    showTyping(true);
+    showTyping(!state.withAgent);
     if (state.sessionReady && state.socket && state.socket.connected) transmit(payload);
     else state.pending.push(payload);
   }
+
+  /* For page add-ons (analytics/feedback.js): send a message, read the session and language. */
+  window.TaxGuideChat = {
+    send: function (shown, payload) { send(shown, payload); },
+    sessionId: function () { return state.sessionId; },
+    lang: function () { return state.lang; }
+  };
 
   function onChoice(group, btn, b) {
     if (btn.disabled) return;

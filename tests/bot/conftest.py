@@ -26,10 +26,35 @@ CUSTOM = {
 }
 
 
+HANDOFF_PHRASES = ("agent please", "speak to someone", "human operator", "put me through", "我要人工")
+_failed_turns: Dict[str, int] = {}
+
+
 def rasa_reply(sender: str, message: str) -> List[Dict[str, Any]]:
-    """What Rasa's REST output returns for utter_message(text, buttons, json_message)."""
+    """What Rasa's REST output returns for utter_message(text, buttons, json_message).
+
+    Besides echo and the default answer it plays the handoff triggers: a request for a person
+    (action_request_handoff's payload), an answer from a needs_officer article ("audit" in the
+    message), and NLU not understanding ("blorp"; failed_turns counts per sender).
+    """
     if message.startswith("echo:"):
         return [{"recipient_id": sender, "text": message[5:]}]
+    lower = message.lower()
+    if any(p in lower for p in HANDOFF_PHRASES):
+        _failed_turns[sender] = 0
+        return [{"recipient_id": sender, "text": "I'll connect you with a tax officer. One moment while I check who is available.",
+                 "custom": {"kind": "handoff", "reason": "requested", "topic": None,
+                            "language": "zh" if "人工" in message else "en", "in_service_hours": True}}]
+    if "blorp" in lower:
+        _failed_turns[sender] = _failed_turns.get(sender, 0) + 1
+        return [{"recipient_id": sender, "text": "Sorry, I didn't understand that.",
+                 "custom": {"kind": "fallback", "article_id": None, "confidence": None, "sources": [],
+                            "failed_turns": _failed_turns[sender]}}]
+    _failed_turns[sender] = 0
+    if "audit" in lower:
+        return [{"recipient_id": sender, "text": "Taxpayers must accept lawful tax inspections.",
+                 "custom": {"kind": "answer", "article_id": "proc-tax-audit", "confidence": 0.91, "sources": [],
+                            "title": "Being audited or inspected by the tax office", "needs_officer": True}}]
     return [
         {
             "recipient_id": sender,
@@ -54,6 +79,8 @@ class FakeRasa:
         self.status = 200
         self.received: List[Dict[str, Any]] = []
         self.reply: Callable[[str, str], List[Dict[str, Any]]] = rasa_reply
+        self.tracker_events: List[Dict[str, Any]] = []  # pause/resume appended through the HTTP API
+        self.paused: set = set()
         self._runner: Optional[web.AppRunner] = None
 
     def _app(self) -> web.Application:
@@ -62,7 +89,19 @@ class FakeRasa:
         app.router.add_get("/", self._root)
         app.router.add_get("/status", self._root)
         app.router.add_get("/health", self._root)
+        app.router.add_post("/conversations/{conversation_id}/tracker/events", self._tracker_events)
         return app
+
+    async def _tracker_events(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        conv = request.match_info["conversation_id"]
+        self.tracker_events.append({"conversation_id": conv, "event": body.get("event"),
+                                    "token": request.query.get("token")})
+        if body.get("event") == "pause":
+            self.paused.add(conv)
+        elif body.get("event") == "resume":
+            self.paused.discard(conv)
+        return web.json_response({"sender_id": conv, "paused": conv in self.paused})
 
     async def _webhook(self, request: web.Request) -> web.Response:
         body = await request.json()
@@ -71,6 +110,8 @@ class FakeRasa:
             await asyncio.sleep(self.delay)
         if self.status != 200:
             return web.json_response({"error": "boom"}, status=self.status)
+        if body["sender"] in self.paused:  # Rasa records but does not answer a paused conversation
+            return web.json_response([])
         return web.json_response(self.reply(body["sender"], body["message"]))
 
     async def _root(self, request: web.Request) -> web.Response:
@@ -159,3 +200,49 @@ def require_service() -> Callable[[str, str, int], None]:
 def custom_payload() -> Dict[str, Any]:
     """The custom payload the fake actions attach to an answer."""
     return dict(CUSTOM)
+
+
+# --------------------------------------------------------------------------- live-agent handoff
+
+AGENT_PASSWORD = "agent-password-1"
+
+
+@pytest.fixture
+def handoff_policy():
+    """Always open, fast presence sweeps, for the handoff tests."""
+    from bot.handoff.policy import HandoffPolicy
+
+    return replace(HandoffPolicy(), always_open=True, sweep_seconds=0.2, disconnect_grace_seconds=0.3,
+                   presence_ttl_seconds=30.0, heartbeat_seconds=0.2)
+
+
+@pytest.fixture
+def make_handoff_app(make_settings, handoff_policy):
+    """``make_handoff_app(store=None, policy=None, **settings)``: a gateway app with console sessions."""
+
+    def make(store=None, policy=None, **overrides):
+        settings = make_settings(session_key="handoff-test-session-key", bcrypt_rounds=4, rasa_token="rasa-test-token",
+                                 **overrides)
+        return create_app(settings, handoff_store=store, handoff_policy=policy or handoff_policy)
+
+    return make
+
+
+async def add_account(app, username: str, role: str = "agent", password: str = AGENT_PASSWORD) -> None:
+    from bot.db.handoff_repository import HandoffRepository
+    from bot.handoff.auth import hash_password
+    from bot.keys import ENGINE
+
+    await HandoffRepository(app[ENGINE]).create_account(username, hash_password(password, 4), role, username.title())
+
+
+async def login(client, username: str, password: str = AGENT_PASSWORD) -> str:
+    """Sign in through the API; returns the CSRF token (the cookie stays in the client)."""
+    resp = await client.post("/agent/api/login", json={"username": username, "password": password})
+    assert resp.status == 200, await resp.text()
+    return (await resp.json())["csrf_token"]
+
+
+@pytest.fixture
+def handoff_helpers():
+    return {"add_account": add_account, "login": login}

@@ -30,6 +30,7 @@ async def test_owner_reads_masked_history(client, custom_payload) -> None:
     answer = history[1]
     assert answer["kind"] == "answer" and answer["article_id"] == "iit-annual-settlement"
     assert answer["confidence"] == pytest.approx(0.87)
+    assert isinstance(answer["custom"].pop("feedback_id"), str)  # thumbs up/down id (bot/analytics)
     assert answer["custom"] == custom_payload
     assert answer["buttons"] == [{"title": "是", "payload": "/affirm"}, {"title": "否", "payload": "/deny"}]
     assert history[3]["text"] == "<img src=x onerror=alert(1)>"

@@ -15,6 +15,7 @@ async def test_reply_shape_merges_custom(client, fake_rasa, custom_payload) -> N
     assert resp.status == 200
     assert resp.content_type == "application/json"
     body = await resp.json()
+    assert isinstance(body[0]["custom"].pop("feedback_id"), str)  # thumbs up/down id (bot/analytics)
     assert body == [
         {
             "recipient_id": "t1",

@@ -87,6 +87,7 @@ async def test_session_and_bot_uttered(peers, fake_rasa, custom_payload) -> None
     session_id = await peer.session()
     assert isinstance(session_id, str) and len(session_id) == 32
     events = await peer.say(session_id, "怎么开发票", count=2)
+    assert isinstance(events[1]["custom"].pop("feedback_id"), str)  # thumbs up/down id (bot/analytics)
     assert events == [
         {"text": "关于“怎么开发票”：请在个税App办理年度汇算。", "quick_replies": []},
         {

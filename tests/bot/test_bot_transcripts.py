@@ -65,7 +65,9 @@ async def test_migrations_create_tables(engine) -> None:
         tables = await conn.run_sync(lambda c: set(inspect(c).get_table_names()))
         version = (await conn.execute(text("SELECT version_num FROM alembic_version"))).scalar_one()
     assert {"conversations", "messages", "alembic_version"} <= tables
-    assert version == "0001"
+    assert {"handoff_events", "agent_accounts", "offline_tickets"} <= tables  # 0002: live-agent handoff
+    assert {"conversation_outcomes", "conversation_ratings", "answer_feedback", "unanswered_questions"} <= tables  # 0003
+    assert version == "0003"
 
 
 async def test_repository_roundtrip(engine) -> None:
