@@ -118,3 +118,31 @@ async def test_two_gateways_share_one_queue(aiohttp_client, make_handoff_app, ha
     types = [e["type"] for e in await one[HANDOFF_REPO].events("shared-1")]
     assert types == ["requested", "queued", "claimed", "returned"]
     await ws.close()
+
+
+async def test_the_queue_survives_a_gateway_restart(aiohttp_client, make_handoff_app, handoff_helpers, prefix, tmp_path) -> None:
+    """Redis mode: a conversation queued on a gateway that then stops is still waiting, with its reason,
+    on the gateway that starts next, and an agent there can claim it and reach the taxpayer."""
+    db = f"sqlite+aiosqlite:///{tmp_path / 'restart.db'}"
+    before = make_handoff_app(redis_url=REDIS_URL, handoff_redis_prefix=prefix, database_url=db)
+    client = await aiohttp_client(before)
+    await handoff_helpers["add_account"](before, "wang")
+    console = await aiohttp_client(client.server)
+    csrf = await handoff_helpers["login"](console, "wang")
+    assert (await console.post("/agent/api/presence", json={"status": "online"}, headers={"X-CSRF-Token": csrf})).status == 200
+    for sender in ("restart-1", "restart-2"):
+        replies = await (await client.post(URL, json={"sender": sender, "message": "agent please"})).json()
+        assert replies[-1]["custom"]["kind"] == "handoff_queued"
+    await console.close()
+    await client.close()  # the first gateway shuts down: its cleanup contexts run
+
+    after = make_handoff_app(redis_url=REDIS_URL, handoff_redis_prefix=prefix, database_url=db)
+    agent = await aiohttp_client(after)
+    csrf = await handoff_helpers["login"](agent, "wang")
+    assert (await agent.post("/agent/api/presence", json={"status": "online"}, headers={"X-CSRF-Token": csrf})).status == 200
+    waiting = (await (await agent.get("/agent/api/queue")).json())["waiting"]
+    assert [w["conversation_id"] for w in waiting] == ["restart-1", "restart-2"]
+    assert (await agent.post("/agent/api/conversations/restart-1/claim", headers={"X-CSRF-Token": csrf})).status == 200
+    await agent.post(URL, json={"sender": "restart-1", "message": "are you there?"})
+    detail = await (await agent.get("/agent/api/conversations/restart-1")).json()
+    assert "are you there?" in str(detail)
