@@ -100,7 +100,7 @@ async def services_ctx(app: web.Application) -> AsyncIterator[None]:
     )
     app[SERVICE] = ConversationService(rasa, transcripts, app[ROUTING], metrics, settings.history_limit)
     app[HEALTH] = HealthService(
-        app[HTTP], settings.rasa_url, settings.action_server_url, transcripts, app[REDIS], settings.health_timeout
+        app[HTTP], settings.rasa_workers, settings.action_server_url, transcripts, app[REDIS], settings.health_timeout
     )
     yield
 

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any, Awaitable, Callable, Dict, Optional
+from typing import Any, Awaitable, Callable, Dict, Optional, Sequence
 
 import aiohttp
 
@@ -17,7 +17,7 @@ class HealthService:
     def __init__(
         self,
         http: aiohttp.ClientSession,
-        rasa_url: str,
+        rasa_urls: Sequence[str],
         action_server_url: str,
         transcripts: TranscriptRepository,
         redis: Optional[Any],
@@ -26,7 +26,7 @@ class HealthService:
         self._http = http
         self._timeout = timeout
         self._checks: Dict[str, Optional[Check]] = {
-            "rasa": lambda: self._get(rasa_url.rstrip("/") + "/"),
+            "rasa": lambda: self._all(url.rstrip("/") + "/" for url in rasa_urls),
             "action_server": lambda: self._get(action_server_url.rstrip("/") + "/health"),
             "database": transcripts.ping,
             "redis": (lambda: redis.ping()) if redis is not None else None,
@@ -37,6 +37,10 @@ class HealthService:
         async with self._http.get(url, timeout=timeout) as resp:
             if resp.status != 200:
                 raise RuntimeError(f"HTTP {resp.status}")
+
+    async def _all(self, urls: Any) -> None:
+        """Every Rasa worker must answer: a conversation pinned to a dead one would only get apologies."""
+        await asyncio.gather(*(self._get(url) for url in urls))
 
     async def _run(self, check: Optional[Check]) -> Dict[str, str]:
         if check is None:

@@ -39,6 +39,16 @@ async def test_health_503_when_slow(aiohttp_client, make_settings, fake_rasa) ->
     assert (await resp.json())["checks"]["rasa"] == {"status": "down", "error": "timeout"}
 
 
+async def test_health_503_when_one_of_several_rasa_workers_is_down(aiohttp_client, make_settings, fake_rasa) -> None:
+    settings = make_settings()
+    workers = (settings.rasa_url, "http://127.0.0.1:9")
+    client = await aiohttp_client(create_app(make_settings(rasa_urls=workers)))
+    resp = await client.get("/health")
+    assert resp.status == 503 and (await resp.json())["checks"]["rasa"]["status"] == "down"
+    healthy = await aiohttp_client(create_app(make_settings(rasa_urls=(settings.rasa_url,))))
+    assert (await healthy.get("/health")).status == 200
+
+
 async def test_health_503_when_action_server_down(aiohttp_client, make_settings) -> None:
     client = await aiohttp_client(create_app(make_settings(action_server_url="http://127.0.0.1:9")))
     resp = await client.get("/health")
