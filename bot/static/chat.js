@@ -45,6 +45,7 @@
       calcValue: "Value",
       calcExplanation: "Explanation",
       calcResult: "Result:",
+      queuePosition: "You are number {n} in the queue for a tax officer.",
       connLost: "Connection lost. Reconnecting…",
       connRetry: "Connection lost. Reconnecting (attempt {n})…",
       connBack: "Connection restored.",
@@ -66,6 +67,7 @@
       ticketFailed: "Your message could not be sent. Please check it and try again."
     },
     zh: {
+      queuePosition: "您在人工服务队列中排第 {n} 位。",
       pageTitle: "税务指引 TaxGuide – 北京税务咨询",
       skipToInput: "跳到输入框",
       title: "税务指引 TaxGuide",
@@ -251,6 +253,22 @@
     else if (kind === "handoff_returned" || kind === "handoff_resolved" || kind === "handoff_requeued" ||
              kind === "handoff_cancelled") state.withAgent = false;
     document.body.setAttribute("data-handoff", state.withAgent ? "agent" : "bot");
+    if (kind === "handoff_queued" && custom.position) showQueuePosition(custom.position);
+    else if (kind && kind.indexOf("handoff_") === 0 || kind === "agent_message") showQueuePosition(null);
+  }
+
+  /* The live queue position while waiting for an officer (handoff_status events update it). */
+  function showQueuePosition(position) {
+    var node = $("queue-status");
+    if (!node) return;
+    var n = parseInt(position, 10);
+    if (!n || n < 1 || state.withAgent) {
+      node.hidden = true;
+      node.textContent = "";
+      return;
+    }
+    node.textContent = t("queuePosition", { n: n });
+    node.hidden = false;
   }
 
   /* Outside service hours or with nobody online: a form to leave a message and a contact preference. */
@@ -714,6 +732,11 @@
     socket.on("bot_uttered", function (data) {
       showTyping(false);
       renderMessage(normalizeBotUttered(data));
+    });
+
+    socket.on("handoff_status", function (data) {
+      if (data && data.status === "queued") showQueuePosition(data.position);
+      else showQueuePosition(null);
     });
 
     /* The gateway reports problems as gateway_error {error: {code, message, retry_after?}}. */

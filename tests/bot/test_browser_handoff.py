@@ -160,6 +160,7 @@ def test_taxpayer_and_agent_handoff(servers):
             queued = taxpayer.locator("#messages li[data-kind='handoff_queued']")
             expect(queued).to_contain_text("number 1 in the queue")
             expect(queued.locator("button.choice-btn")).to_have_text("Cancel the request")
+            expect(taxpayer.locator("#queue-status")).to_have_text("You are number 1 in the queue for a tax officer.")
 
             # it appears in the console without a reload, and the agent claims it
             card = agent.locator(f"#queue li[data-conversation-id='{sid}']")
@@ -168,6 +169,7 @@ def test_taxpayer_and_agent_handoff(servers):
             expect(agent.locator("body")).to_have_attribute("data-open-conversation", sid)
             expect(agent.locator("#transcript")).to_contain_text("Can I speak to someone?")
             expect(taxpayer.locator("#messages li[data-kind='handoff_claimed']")).to_contain_text("Wang Li")
+            expect(taxpayer.locator("#queue-status")).to_be_hidden()
 
             # taxpayer -> agent (markup stays text)
             box.fill("My refund was <b>rejected</b>, why?")
