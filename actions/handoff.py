@@ -17,25 +17,17 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
-from bot.handoff.policy import HandoffPolicy, get_policy, language_of
-
-TEXTS = {
-    "en": {
-        "open": "I'll connect you with a tax officer. One moment while I check who is available.",
-        "closed": "I'll pass your request to a tax officer. Officers are available {hours}; outside those hours you can leave a message.",
-    },
-    "zh": {
-        "open": "我将为您转接税务人员，请稍候，正在查询可接待的人员。",
-        "closed": "我将把您的请求转给税务人员。人工服务时间为 {hours}；非服务时间您可以留言。",
-    },
-}
-
+from actions.language import reply_language
+from bot.handoff.policy import HandoffPolicy, get_policy
+from knowledge import catalogue
 
 def handoff_message(policy: HandoffPolicy, language: str, topic: Any, reason: str = "requested") -> Dict[str, Any]:
     """The text and ``custom`` payload announcing a handoff."""
     open_now = policy.in_service_hours()
-    texts = TEXTS.get(language, TEXTS["en"])
-    text = texts["open"] if open_now else texts["closed"].format(hours=policy.hours_text())
+    if open_now:
+        text = catalogue.text("handoff.open", language)
+    else:
+        text = catalogue.text("handoff.closed", language, hours=policy.hours_text(language))
     return {
         "text": text,
         "custom": {
@@ -61,7 +53,6 @@ class ActionRequestHandoff(Action):
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]
     ) -> List[EventType]:
         policy = self._policy or get_policy()
-        message = tracker.latest_message or {}
-        language = language_of(message.get("text") or "")
+        language = reply_language(tracker)
         dispatcher.utter_message(**handoff_message(policy, language, tracker.get_slot("last_article_id")))
         return [SlotSet("failed_turns", 0)]

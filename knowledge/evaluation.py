@@ -1,16 +1,37 @@
-"""Retrieval quality on a labelled question set: top-1 accuracy, MRR and the false-answer rate."""
+"""Retrieval quality on the labelled dev sets, per language and per part (tuning / held-out).
+
+Every dev item belongs to a part by a hash of its text: `tune` may be looked at while choosing
+thresholds and features, `heldout` only reports. Figures: top-1 accuracy, MRR, the share answered
+directly and how many of those are right, the clarify rate, whether the right article is in the
+answer or the three clarify buttons, and for off-topic messages the false-answer rate (answered with
+an article) and the share shown any article (answer or buttons).
+"""
 
 from __future__ import annotations
 
+import csv
+import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, List, Sequence, Tuple
+from typing import Any, Dict, Iterable, List, Sequence, Tuple
 
 import yaml
 
 from knowledge.retriever import Retriever
+from knowledge.settings import PROJECT_ROOT
+from knowledge.text import language_of
 
-ANSWERING = ("answer",)
+DATA_DIR = PROJECT_ROOT / "tests" / "data"
+DEV_SETS: Dict[str, Tuple[Path, ...]] = {
+    "en": (DATA_DIR / "retrieval_dev.yml", DATA_DIR / "retrieval_dev_en_2026.yml"),
+    "zh": (DATA_DIR / "retrieval_dev_zh.yml",),
+}
+PARTS = ("tune", "heldout")
+
+
+def part_of(text: str) -> str:
+    """'tune' or 'heldout', fixed by the text itself (half and half)."""
+    return PARTS[hashlib.sha1(text.strip().encode("utf-8")).digest()[0] % 2]
 
 
 @dataclass(frozen=True)
@@ -21,33 +42,53 @@ class EvalSet:
     off_topic: Tuple[str, ...]
 
     @classmethod
-    def load(cls, path: Path) -> "EvalSet":
-        data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
-        return cls(
-            questions=tuple((item["text"], item["article"]) for item in data["questions"]),
-            off_topic=tuple(data["off_topic"]),
+    def load(cls, *paths: Path) -> "EvalSet":
+        """The union of one or more dev files."""
+        questions: List[Tuple[str, str]] = []
+        off_topic: List[str] = []
+        for path in paths:
+            data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+            questions.extend((item["text"], item["article"]) for item in data.get("questions") or [])
+            off_topic.extend(data.get("off_topic") or [])
+        return cls(tuple(questions), tuple(off_topic))
+
+    @classmethod
+    def for_language(cls, language: str, part: str = "") -> "EvalSet":
+        """The dev set of one language, whole or one part."""
+        whole = cls.load(*DEV_SETS[language])
+        return whole.part(part) if part else whole
+
+    def part(self, part: str) -> "EvalSet":
+        """Only the items of `part`."""
+        return EvalSet(
+            tuple(q for q in self.questions if part_of(q[0]) == part),
+            tuple(t for t in self.off_topic if part_of(t) == part),
         )
 
 
 @dataclass
 class EvalReport:
-    """What the evaluation measured; `misses` lists (question, expected, got) for reading."""
+    """What the evaluation measured; `misses` lists the questions that went wrong, for reading."""
 
     top1: float
     mrr: float
     answered_rate: float
     answered_correct_rate: float
+    clarify_rate: float
+    right_in_answer_or_buttons: float
     false_answer_rate: float
     off_topic_shown_articles_rate: float
     questions: int
     off_topic: int
-    misses: List[Tuple[str, str, str, str]] = field(default_factory=list)
+    misses: List[Tuple[str, str, str, str, float]] = field(default_factory=list)
     false_answers: List[Tuple[str, str, str]] = field(default_factory=list)
 
     def summary(self) -> str:
+        """One line with every figure."""
         return (
             f"questions={self.questions} top1={self.top1:.3f} MRR={self.mrr:.3f} "
-            f"answered={self.answered_rate:.3f} answered-and-right={self.answered_correct_rate:.3f} | "
+            f"answered={self.answered_rate:.3f} answered-and-right={self.answered_correct_rate:.3f} "
+            f"clarify={self.clarify_rate:.3f} right-in-answer-or-buttons={self.right_in_answer_or_buttons:.3f} | "
             f"off-topic={self.off_topic} false-answer rate={self.false_answer_rate:.3f} "
             f"(shown any article incl. clarify: {self.off_topic_shown_articles_rate:.3f})"
         )
@@ -55,30 +96,33 @@ class EvalReport:
 
 def evaluate(retriever: Retriever, eval_set: EvalSet, depth: int = 10) -> EvalReport:
     """Run every question through the retriever and score it."""
-    hits = 0
+    hits = answered = answered_right = clarified = covered = 0
     reciprocal = 0.0
-    answered = 0
-    answered_right = 0
-    misses: List[Tuple[str, str, str, str]] = []
+    misses: List[Tuple[str, str, str, str, float]] = []
     for text, expected in eval_set.questions:
         result = retriever.search(text, k=depth)
         ranked = [c.article.id for c in result.candidates]
-        if ranked and ranked[0] == expected:
+        top = ranked[0] if ranked else "-"
+        if top == expected:
             hits += 1
-        else:
-            misses.append((text, expected, ranked[0] if ranked else "-", result.decision))
         if expected in ranked:
             reciprocal += 1.0 / (ranked.index(expected) + 1)
-        if result.decision in ANSWERING:
+        if result.decision == "answer":
             answered += 1
-            answered_right += int(bool(ranked) and ranked[0] == expected)
+            answered_right += int(top == expected)
+            covered += int(top == expected)
+        elif result.decision == "clarify":
+            clarified += 1
+            covered += int(expected in ranked[:3])
+        if top != expected or result.decision != "answer":
+            misses.append((text, expected, top, result.decision, result.confidence))
     false_answers: List[Tuple[str, str, str]] = []
     shown = 0
     for text in eval_set.off_topic:
         result = retriever.search(text)
         if result.decision != "out_of_scope":
             shown += 1
-        if result.decision in ANSWERING and result.best is not None:
+        if result.decision == "answer" and result.best is not None:
             false_answers.append((text, result.best.article.id, f"{result.confidence:.2f}/{result.in_domain:.2f}"))
     n = max(len(eval_set.questions), 1)
     m = max(len(eval_set.off_topic), 1)
@@ -87,6 +131,8 @@ def evaluate(retriever: Retriever, eval_set: EvalSet, depth: int = 10) -> EvalRe
         mrr=reciprocal / n,
         answered_rate=answered / n,
         answered_correct_rate=answered_right / max(answered, 1),
+        clarify_rate=clarified / n,
+        right_in_answer_or_buttons=covered / n,
         false_answer_rate=len(false_answers) / m,
         off_topic_shown_articles_rate=shown / m,
         questions=len(eval_set.questions),
@@ -99,3 +145,49 @@ def evaluate(retriever: Retriever, eval_set: EvalSet, depth: int = 10) -> EvalRe
 def report_dict(report: EvalReport) -> Dict[str, Any]:
     """The figures, for JSON output."""
     return {k: v for k, v in report.__dict__.items() if k not in ("misses", "false_answers")}
+
+
+def evaluate_all(retriever: Retriever, languages: Sequence[str] = ("en", "zh")) -> Dict[Tuple[str, str], EvalReport]:
+    """A report for every language and part."""
+    return {
+        (language, part): evaluate(retriever, EvalSet.for_language(language, part))
+        for language in languages
+        for part in PARTS
+    }
+
+
+def table(reports: Dict[Tuple[str, str], EvalReport]) -> str:
+    """The figures as a Markdown table, one row per language and part."""
+    lines = [
+        "| language | part | questions | top-1 | MRR | answered | answered right | clarify | right in answer or buttons "
+        "| off-topic | false answers | off-topic shown any article |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for (language, part), r in reports.items():
+        lines.append(
+            f"| {language} | {part} | {r.questions} | {r.top1:.3f} | {r.mrr:.3f} | {r.answered_rate:.3f} "
+            f"| {r.answered_correct_rate:.3f} | {r.clarify_rate:.3f} | {r.right_in_answer_or_buttons:.3f} "
+            f"| {r.off_topic} | {r.false_answer_rate:.3f} | {r.off_topic_shown_articles_rate:.3f} |"
+        )
+    return "\n".join(lines)
+
+
+def write_misses(reports: Dict[Tuple[str, str], EvalReport], path: Path) -> int:
+    """Every miss (not answered right) and false answer as TSV for the knowledge-base maintainers."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    rows: Iterable[List[Any]]
+    count = 0
+    with path.open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle, delimiter="\t")
+        writer.writerow(["language", "part", "kind", "question", "expected", "got", "decision", "confidence"])
+        for (language, part), report in reports.items():
+            for text, expected, got, decision, confidence in report.misses:
+                writer.writerow([language, part, "question", text, expected, got, decision, f"{confidence:.3f}"])
+                count += 1
+            for text, got, scores in report.false_answers:
+                writer.writerow([language, part, "off_topic", text, "-", got, "answer", scores])
+                count += 1
+    return count
+
+
+__all__ = ["EvalSet", "EvalReport", "evaluate", "evaluate_all", "table", "write_misses", "part_of", "language_of"]

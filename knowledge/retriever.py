@@ -8,32 +8,27 @@ import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, List, Optional, Protocol, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import bm25s
 import numpy as np
 from sklearn.linear_model import LogisticRegression
 
-from knowledge.schema import Article, article_files
+from knowledge.encoder import Encoder
+from knowledge.schema import LANGUAGES, Article, article_files
 from knowledge.text import language_of, tokenize
 
 logger = logging.getLogger(__name__)
 
-INDEX_VERSION = "4"
+INDEX_VERSION = "5"
 DENSE_WEIGHT = 0.8
 LEXICAL_SATURATION = 6.0
 ANSWER_UNIT_DISCOUNT = 0.9
-CALIBRATION_FILE = Path(__file__).resolve().parent / "calibration" / "off_topic.txt"
+CALIBRATION_DIR = Path(__file__).resolve().parent / "calibration"
+# Off-topic sentences per language for the in-domain model (never the dev sets).
+CALIBRATION_FILES = {"en": CALIBRATION_DIR / "off_topic.txt", "zh": CALIBRATION_DIR / "off_topic_zh.txt"}
 
 UNIT_TITLE, UNIT_QUESTION, UNIT_ANSWER = 0, 1, 2
-
-
-class Encoder(Protocol):
-    """What the retriever needs from a sentence encoder."""
-
-    model_dir: Path
-
-    def encode(self, texts: Sequence[str], batch_size: int = 32) -> np.ndarray: ...
 
 
 @dataclass(frozen=True)
@@ -87,18 +82,16 @@ class Calibration:
         return float(correct), float(domain)
 
 
-def content_hash(articles_dir: Path, model_dir: Path) -> str:
-    """A key for the on-disk index: the articles, the calibration data, the model and the index version."""
+def content_hash(articles_dir: Path, encoder_name: str) -> str:
+    """A key for the on-disk index: the articles, the calibration data, the encoder and the index version."""
     digest = hashlib.sha256(INDEX_VERSION.encode())
     for path in article_files(articles_dir):
         digest.update(str(path.relative_to(articles_dir)).encode())
         digest.update(path.read_bytes())
-    if CALIBRATION_FILE.exists():
-        digest.update(CALIBRATION_FILE.read_bytes())
-    digest.update(str(Path(model_dir).resolve()).encode())
-    config = Path(model_dir) / "config.json"
-    if config.exists():
-        digest.update(config.read_bytes())
+    for path in CALIBRATION_FILES.values():
+        if path.exists():
+            digest.update(path.read_bytes())
+    digest.update(encoder_name.encode())
     return digest.hexdigest()[:24]
 
 
@@ -119,11 +112,23 @@ def build_units(articles: Sequence[Article]) -> Tuple[np.ndarray, np.ndarray, Tu
     return np.array(owners, dtype=np.int32), np.array(kinds, dtype=np.int8), tuple(languages), tuple(texts)
 
 
-def _lexical_documents(articles: Sequence[Article], units: Units, mask: np.ndarray, language: str) -> List[List[str]]:
+def embed_units(encoder: Encoder, kinds: np.ndarray, texts: Sequence[str]) -> np.ndarray:
+    """Unit vectors: titles and question variants as queries, answers as passages."""
+    vectors = np.zeros((len(texts), encoder.dimension), dtype=np.float32)
+    answers = np.flatnonzero(kinds == UNIT_ANSWER)
+    others = np.flatnonzero(kinds != UNIT_ANSWER)
+    if len(others):
+        vectors[others] = encoder.encode_queries([texts[i] for i in others])
+    if len(answers):
+        vectors[answers] = encoder.encode_passages([texts[i] for i in answers])
+    return vectors
+
+
+def _lexical_documents(articles: Sequence[Article], units: Units, mask: np.ndarray) -> List[List[str]]:
+    """One BM25 document per article with the tokens of both languages, so mixed queries match both."""
     documents: List[List[str]] = [[] for _ in articles]
     for i in np.flatnonzero(mask):
-        if units.language[i] == language:
-            documents[int(units.article_index[i])].extend(tokenize(units.text[i]))
+        documents[int(units.article_index[i])].extend(tokenize(units.text[i]))
     for index, article in enumerate(articles):
         documents[index].extend(tokenize(" ".join(article.tags)))
         if not documents[index]:
@@ -138,25 +143,19 @@ class _Scorer:
         self.articles = articles
         self.units = units
         self.mask = mask
-        self.bm25: Dict[str, bm25s.BM25] = {}
-        for language in sorted(set(units.language)):
-            index = bm25s.BM25()
-            index.index(_lexical_documents(articles, units, mask, language), show_progress=False)
-            self.bm25[language] = index
+        self.bm25 = bm25s.BM25()
+        self.bm25.index(_lexical_documents(articles, units, mask), show_progress=False)
         self.weights = np.where(units.kind == UNIT_ANSWER, ANSWER_UNIT_DISCOUNT, 1.0).astype(np.float32)
 
     def scores(self, query: str, vector: np.ndarray, language: str) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(fused, dense, lexical) score arrays, one entry per article."""
         n = len(self.articles)
-        lang_mask = np.array([lang == language for lang in self.units.language]) if language != "en" else None
-        usable = self.mask if lang_mask is None or not lang_mask.any() else self.mask & lang_mask
-        sims = np.where(usable, (self.units.vectors @ vector) * self.weights, -np.inf)
+        sims = np.where(self.mask, (self.units.vectors @ vector) * self.weights, -np.inf)
         dense = np.full(n, -1.0, dtype=np.float32)
         np.maximum.at(dense, self.units.article_index, sims.astype(np.float32))
         dense = np.clip(dense, 0.0, 1.0)
-        bm25 = self.bm25.get(language) or self.bm25["en"]
         tokens = tokenize(query)
-        raw = np.asarray(bm25.get_scores(tokens), dtype=np.float32) if tokens else np.zeros(n, dtype=np.float32)
+        raw = np.asarray(self.bm25.get_scores(tokens), dtype=np.float32) if tokens else np.zeros(n, dtype=np.float32)
         lexical = raw / (raw + LEXICAL_SATURATION)
         fused = DENSE_WEIGHT * dense + (1.0 - DENSE_WEIGHT) * lexical
         return fused, dense, lexical
@@ -177,25 +176,26 @@ def calibrate(
     units: Units,
     encoder: Encoder,
     off_topic: Sequence[str],
+    language: str = "en",
 ) -> Calibration:
-    """Fit the confidence on held-out question variants (two folds) and off-topic sentences."""
-    question_ids = np.flatnonzero((units.kind == UNIT_QUESTION) & (np.array(units.language) == "en"))
+    """Fit the confidence of one language on its held-out question variants (two folds) and off-topic sentences."""
+    question_ids = np.flatnonzero((units.kind == UNIT_QUESTION) & (np.array(units.language) == language))
     rows: List[np.ndarray] = []
     correct: List[int] = []
     domain: List[int] = []
-    off_vectors = encoder.encode(list(off_topic)) if off_topic else np.zeros((0, units.vectors.shape[1]))
+    off_vectors = encoder.encode_queries(list(off_topic)) if off_topic else np.zeros((0, units.vectors.shape[1]))
     for fold in (0, 1):
         held_out = question_ids[(np.arange(len(question_ids)) % 2) == fold]
         mask = np.ones(len(units.text), dtype=bool)
         mask[held_out] = False
         scorer = _Scorer(articles, units, mask)
         for i in held_out:
-            fused, dense, lexical = scorer.scores(units.text[i], units.vectors[i], "en")
+            fused, dense, lexical = scorer.scores(units.text[i], units.vectors[i], language)
             rows.append(features(fused, dense, lexical))
             correct.append(int(np.argmax(fused) == units.article_index[i]))
             domain.append(1)
         for sentence, vector in zip(off_topic[fold::2], off_vectors[fold::2]):
-            fused, dense, lexical = scorer.scores(sentence, vector, "en")
+            fused, dense, lexical = scorer.scores(sentence, vector, language)
             rows.append(features(fused, dense, lexical))
             correct.append(0)
             domain.append(0)
@@ -210,8 +210,9 @@ def calibrate(
     )
 
 
-def load_off_topic(path: Path = CALIBRATION_FILE) -> List[str]:
-    """Off-topic calibration sentences, one a line (comments start with #)."""
+def load_off_topic(language: str = "en") -> List[str]:
+    """Off-topic calibration sentences of one language, one a line (comments start with #)."""
+    path = CALIBRATION_FILES[language]
     if not path.exists():
         return []
     lines = (line.strip() for line in path.read_text(encoding="utf-8").splitlines())
@@ -225,7 +226,7 @@ class Retriever:
         self,
         articles: Sequence[Article],
         units: Units,
-        calibration: Calibration,
+        calibration: Dict[str, Calibration],
         encoder: Encoder,
         answer_threshold: float,
         domain_threshold: float,
@@ -255,7 +256,7 @@ class Retriever:
         owners, kinds, languages, texts = build_units(articles)
         cache_file = Path(cache_dir) / f"index-{key}.npz"
         meta_file = Path(cache_dir) / f"index-{key}.json"
-        calibration: Optional[Calibration] = None
+        calibration: Optional[Dict[str, Calibration]] = None
         vectors: Optional[np.ndarray] = None
         if cache_file.exists() and meta_file.exists():
             try:
@@ -263,20 +264,31 @@ class Retriever:
                 meta = json.loads(meta_file.read_text())
                 if list(meta["texts"]) == list(texts):
                     vectors = stored["vectors"]
-                    calibration = Calibration(**{k: tuple(v) if isinstance(v, list) else v for k, v in meta["calibration"].items()})
+                    calibration = {
+                        language: Calibration(**{k: tuple(v) if isinstance(v, list) else v for k, v in fitted.items()})
+                        for language, fitted in meta["calibration"].items()
+                    }
                     logger.info("Loaded the retrieval index %s from %s", key, cache_dir)
             except (OSError, KeyError, ValueError, TypeError) as error:
                 logger.warning("Ignoring a broken index cache %s: %s", cache_file, error)
         if vectors is None or calibration is None:
             logger.info("Building the retrieval index %s for %d articles", key, len(articles))
-            vectors = encoder.encode(list(texts))
+            vectors = embed_units(encoder, kinds, texts)
             units = Units(owners, kinds, languages, texts, vectors)
-            calibration = calibrate(articles, units, encoder, load_off_topic())
+            calibration = {
+                language: calibrate(articles, units, encoder, load_off_topic(language), language)
+                for language in LANGUAGES
+            }
             Path(cache_dir).mkdir(parents=True, exist_ok=True)
             tmp = cache_file.with_suffix(".tmp.npz")
             np.savez(tmp, vectors=vectors)
             tmp.replace(cache_file)
-            meta_file.write_text(json.dumps({"texts": list(texts), "calibration": calibration.__dict__}))
+            meta_file.write_text(
+                json.dumps(
+                    {"texts": list(texts), "calibration": {lang: c.__dict__ for lang, c in calibration.items()}},
+                    ensure_ascii=False,
+                )
+            )
         units = Units(owners, kinds, languages, texts, vectors)
         return cls(articles, units, calibration, encoder, answer_threshold, domain_threshold, key)
 
@@ -289,10 +301,10 @@ class Retriever:
         text = " ".join(query.split())
         if not text:
             return Retrieval(query, "out_of_scope", 0.0, 0.0, ())
-        lang = language or language_of(text)
-        vector = self.encoder.encode([text])[0]
+        lang = language if language in self.calibration else language_of(text)
+        vector = self.encoder.encode_queries([text])[0]
         fused, dense, lexical = self._scorer.scores(text, vector, lang)
-        correct, domain = self.calibration.probabilities(features(fused, dense, lexical))
+        correct, domain = self.calibration[lang].probabilities(features(fused, dense, lexical))
         order = np.argsort(-fused)[:k]
         candidates = tuple(
             Candidate(self.articles[i], float(fused[i]), float(dense[i]), float(lexical[i])) for i in order

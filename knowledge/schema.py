@@ -10,12 +10,16 @@ from typing import Any, Dict, Iterable, List, Mapping, Optional, Tuple
 
 import yaml
 
-CATEGORIES: Tuple[str, ...] = ("iit", "vat", "cit", "other", "procedures")
+from knowledge.facts import figures, mismatch
+
+CATEGORIES: Tuple[str, ...] = ("iit", "vat", "cit", "other", "procedures", "social")
 LANGUAGES: Tuple[str, ...] = ("en", "zh")
 REQUIRED_LANGUAGE = "en"
-MIN_QUESTIONS = 3
+MIN_QUESTIONS: Dict[str, int] = {"en": 3, "zh": 6}
+MAX_ANSWER_CHARS_ZH = 350
 MAX_ANSWER_WORDS = 150  # the guideline is 120; the validator leaves a margin
 ID_PATTERN = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
+CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff]")
 URL_PATTERN = re.compile(r"https?://|www\.", re.IGNORECASE)
 REQUIRED_FIELDS: Tuple[str, ...] = (
     "id",
@@ -44,12 +48,17 @@ class ArticleError(ValueError):
 
 @dataclass(frozen=True)
 class Source:
-    """Where an article's rule comes from."""
+    """Where an article's rule comes from, in English and in Chinese."""
 
     authority: str
     document: str
+    authority_zh: str = ""
+    document_zh: str = ""
 
-    def to_dict(self) -> Dict[str, str]:
+    def to_dict(self, language: str = REQUIRED_LANGUAGE) -> Dict[str, str]:
+        """The citation in `language` (Chinese falls back to English where no Chinese title exists)."""
+        if language == "zh" and self.document_zh:
+            return {"authority": self.authority_zh or self.authority, "document": self.document_zh}
         return {"authority": self.authority, "document": self.document}
 
 
@@ -76,9 +85,9 @@ class Article:
         values: Mapping[str, str] = getattr(self, name)
         return values.get(language) or values[REQUIRED_LANGUAGE]
 
-    def citation(self) -> Dict[str, Any]:
+    def citation(self, language: str = REQUIRED_LANGUAGE) -> Dict[str, Any]:
         """The source as shown to taxpayers: authority, document and effective date."""
-        cited: Dict[str, Any] = self.source.to_dict()
+        cited: Dict[str, Any] = self.source.to_dict(language)
         cited["effective_date"] = self.effective_date.isoformat()
         if self.expires is not None:
             cited["expires"] = self.expires.isoformat()
@@ -91,8 +100,9 @@ def _language_keyed(path: Path, name: str, value: Any) -> Dict[str, Any]:
     unknown = [key for key in value if key not in LANGUAGES]
     if unknown:
         raise ArticleError(path, name, f"unknown language code(s) {unknown}; allowed {list(LANGUAGES)}")
-    if REQUIRED_LANGUAGE not in value:
-        raise ArticleError(path, name, f"the '{REQUIRED_LANGUAGE}' text is required")
+    for language in LANGUAGES:
+        if language not in value:
+            raise ArticleError(path, f"{name}.{language}", f"the '{language}' text is required (every article is bilingual)")
     return value
 
 
@@ -152,18 +162,30 @@ def parse_article(path: Path, data: Any) -> Article:
     words = len(answer[REQUIRED_LANGUAGE].split())
     if words > MAX_ANSWER_WORDS:
         raise ArticleError(path, "answer.en", f"has {words} words; keep it under {MAX_ANSWER_WORDS}")
+    if len(answer["zh"]) > MAX_ANSWER_CHARS_ZH:
+        raise ArticleError(path, "answer.zh", f"has {len(answer['zh'])} characters; keep it under {MAX_ANSWER_CHARS_ZH}")
+    if not CJK.search(answer["zh"]) or not CJK.search(title["zh"]):
+        raise ArticleError(path, "answer.zh", "must be written in Chinese")
+    differs = mismatch(answer["en"], answer["zh"])
+    if differs:
+        raise ArticleError(path, "answer", f"the en and zh answers state different figures ({differs})")
     questions = {
-        lang: _string_list(path, f"questions.{lang}", items, MIN_QUESTIONS if lang == REQUIRED_LANGUAGE else 1)
+        lang: _string_list(path, f"questions.{lang}", items, MIN_QUESTIONS[lang])
         for lang, items in _language_keyed(path, "questions", data["questions"]).items()
     }
 
     source = data["source"]
     if not isinstance(source, dict):
         raise ArticleError(path, "source", "must be a mapping with 'authority' and 'document'")
-    for part in ("authority", "document"):
+    for part in ("authority", "document", "authority_zh", "document_zh"):
         if part not in source:
             raise ArticleError(path, f"source.{part}", "is missing")
-    cited = Source(_text(path, "source.authority", source["authority"]), _text(path, "source.document", source["document"]))
+    unknown_parts = sorted(set(source) - {"authority", "document", "authority_zh", "document_zh"})
+    if unknown_parts:
+        raise ArticleError(path, f"source.{unknown_parts[0]}", "is not a field of the source")
+    cited = Source(
+        *(_text(path, f"source.{part}", source[part]) for part in ("authority", "document", "authority_zh", "document_zh"))
+    )
 
     effective = _date(path, "effective_date", data["effective_date"])
     reviewed = _date(path, "last_reviewed", data["last_reviewed"])
@@ -172,6 +194,11 @@ def parse_article(path: Path, data: Any) -> Article:
     expires = _date(path, "expires", data["expires"]) if data.get("expires") is not None else None
     if expires is not None and expires < effective:
         raise ArticleError(path, "expires", "is before effective_date")
+    if expires is not None:
+        end = {str(expires.year), str(expires.month), str(expires.day)}
+        for language in LANGUAGES:
+            if not end <= figures(answer[language]):
+                raise ArticleError(path, f"answer.{language}", f"must say until when the policy applies ({expires.isoformat()})")
 
     tags = _string_list(path, "tags", data["tags"], 1)
     if any(tag != tag.lower() for tag in tags):

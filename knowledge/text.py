@@ -1,10 +1,14 @@
-"""Language detection and BM25 tokenization (English stemming, jieba for Chinese)."""
+"""Language detection and BM25 tokenization (English stemming, jieba for Chinese).
+
+`detect_language` is the project's one idea of a message's language: used by the NLU component, the
+action server and the gateway.
+"""
 
 from __future__ import annotations
 
 import re
 from functools import lru_cache
-from typing import List
+from typing import List, Optional
 
 CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff]")
 WORD = re.compile(r"[a-z0-9]+(?:[.,][0-9]+)*")
@@ -16,9 +20,29 @@ ENGLISH_STOPWORDS = frozenset(
 )
 
 
-def language_of(text: str) -> str:
-    """'zh' when the text contains Chinese characters, else 'en'."""
-    return "zh" if CJK.search(text) else "en"
+LATIN_WORD = re.compile(r"[A-Za-z]{2,}")
+# Words that say nothing about the writer's language: acknowledgements, acronyms, names of things.
+NEUTRAL_WORDS = frozenset("ok okay kk iit vat cit eit app id pdf qq wechat alipay etax ai".split())
+LANGUAGES = ("en", "zh")
+
+
+def detect_language(text: str) -> Optional[str]:
+    """'zh' for any Chinese, 'en' for English words, None when the text has no clear language.
+
+    Numbers only, "ok", acronyms and button payloads ("/intent{...}") have no clear language: the caller
+    then keeps the conversation's preference (the page's 中文/EN switch, or the previous message).
+    """
+    if not text or text.lstrip().startswith("/"):
+        return None
+    if CJK.search(text):
+        return "zh"
+    words = [w.lower() for w in LATIN_WORD.findall(text)]
+    return "en" if any(w not in NEUTRAL_WORDS for w in words) else None
+
+
+def language_of(text: str, default: str = "en") -> str:
+    """The message's language, or `default` when it has none (see `detect_language`)."""
+    return detect_language(text) or default
 
 
 @lru_cache(maxsize=1)

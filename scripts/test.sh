@@ -4,7 +4,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=.venv/bin/python
-export TAXGUIDE_EMBEDDING_MODEL_DIR="${TAXGUIDE_EMBEDDING_MODEL_DIR:-$($PY -c 'from knowledge.settings import bundled_model_dir; print(bundled_model_dir())')}"
 export TF_CPP_MIN_LOG_LEVEL=2 HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 PYTHONPATH="$PWD"
 
 bash scripts/services.sh

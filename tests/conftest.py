@@ -8,14 +8,12 @@ from typing import Iterator
 
 import pytest
 
-from knowledge.settings import PROJECT_ROOT, KnowledgeSettings, bundled_model_dir
+from knowledge.settings import PROJECT_ROOT, KnowledgeSettings
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("RASA_TELEMETRY_ENABLED", "false")
-if not os.environ.get("TAXGUIDE_EMBEDDING_MODEL_DIR") and bundled_model_dir() is not None:
-    os.environ["TAXGUIDE_EMBEDDING_MODEL_DIR"] = str(bundled_model_dir())
 
 
 def in_ci() -> bool:
@@ -40,7 +38,7 @@ def knowledge_service(knowledge_settings: KnowledgeSettings) -> Iterator["Knowle
 
 @pytest.fixture(scope="session")
 def encoder(knowledge_service: "KnowledgeService"):  # type: ignore[no-untyped-def]
-    """The loaded sentence encoder, shared so tests do not load TensorFlow weights twice."""
+    """The loaded sentence encoder, shared by the tests."""
     return knowledge_service.retriever.encoder
 
 

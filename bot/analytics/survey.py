@@ -18,6 +18,8 @@ from typing import Any, Awaitable, Callable, Dict, List, Optional
 import yaml
 
 from bot.analytics.store import BufferFull, DurableWriter, iso, utcnow
+from knowledge import catalogue
+from knowledge.text import LANGUAGES, language_of
 
 log = logging.getLogger(__name__)
 
@@ -30,41 +32,12 @@ FEEDBACK_KINDS = ("answer", "calculation")
 HANDOFF_KINDS = ("handoff", "handoff_queued", "handoff_offline")
 STATE_TTL = 24 * 3600
 MAX_COMMENT = 1000
-_CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
 _DIGITS = str.maketrans("１２３４５", "12345")
 _RATING = re.compile(r"^\s*([1-5])(?![\d.,]\d)\s*(?:(?:/|of|out of)\s*5)?\s*(?:分|星|stars?)?\s*(?:[-–—:,.!。，：、;；]+\s*)?(.*)$", re.S | re.I)
 _SKIP = re.compile(r"^\s*(skip|no thanks|no,? thanks|not now|跳过|不用了?|不评价|算了)\s*[.!。！]?\s*$", re.I)
 
-TEXTS = {
-    "en": {
-        "ask": "How would you rate this conversation? Reply with a number from 1 (poor) to 5 (excellent), "
-               "optionally followed by a comment (for example \"5 very clear\"), or reply \"skip\".",
-        "skip": "Skip",
-        "thanks": "Thank you for your rating!",
-        "thanks_low": "Thank you for telling us. We are sorry we could not help better: you can ask again, "
-                      "say \"talk to an agent\", or call the 12366 hotline.",
-        "updated": "Thank you, your rating is updated.",
-        "skipped": "No problem. I'm here if you need anything else.",
-        "lost": "Sorry, your rating could not be saved right now. Please try again later.",
-    },
-    "zh": {
-        "ask": "请为本次咨询打分：回复 1（很差）到 5（很好）的数字，可在数字后附上意见（例如“5 很清楚”），或回复“跳过”。",
-        "skip": "跳过",
-        "thanks": "感谢您的评价！",
-        "thanks_low": "感谢您的反馈，很抱歉没能更好地帮到您。您可以重新提问、说“转人工”，或拨打 12366 纳税服务热线。",
-        "updated": "谢谢，您的评价已更新。",
-        "skipped": "好的。如需其他帮助，请随时提问。",
-        "lost": "抱歉，您的评价暂时无法保存，请稍后再试。",
-    },
-}
-
-
-def language_of(text: Optional[str]) -> str:
-    return "zh" if _CJK.search(text or "") else "en"
-
-
 def _t(language: Optional[str], key: str) -> str:
-    return TEXTS.get(language or "en", TEXTS["en"])[key]
+    return catalogue.text(f"survey.{key}", language or "en")
 
 
 def ending_texts(domain_path: Path) -> Dict[str, str]:
@@ -220,7 +193,7 @@ class SurveyService:
                 unanswered_rows.append({"kind": kind, "question": text[:2000]})
             elif kind in HANDOFF_KINDS:
                 handoff = True
-            if isinstance(custom.get("language"), str) and custom["language"] in TEXTS:
+            if isinstance(custom.get("language"), str) and custom["language"] in LANGUAGES:
                 language = state["lang"] = custom["language"]
             if custom.get("ends_conversation") is True:
                 ending = ending or str(custom.get("end_reason") or "goodbye")

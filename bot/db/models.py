@@ -35,6 +35,7 @@ class Message(Base):
     article_id = Column(String(128), nullable=True)
     confidence = Column(Float, nullable=True)
     payload = Column(JSON, nullable=True)  # buttons and custom data, masked
+    language = Column(String(8), nullable=True)  # zh | en (the taxpayer's language for this turn)
 
     __table_args__ = (Index("ix_messages_conversation_time", "conversation_id", "created_at", "id"),)
 

@@ -29,6 +29,7 @@ class TranscriptEntry:
     confidence: Optional[float] = None
     payload: Optional[Dict[str, Any]] = None
     created_at: datetime = field(default_factory=utcnow)
+    language: Optional[str] = None
 
 
 class TranscriptRepository:
@@ -68,6 +69,7 @@ class TranscriptRepository:
                         "article_id": e.article_id,
                         "confidence": e.confidence,
                         "payload": e.payload,
+                        "language": e.language,
                     }
                     for e in entries
                 ],

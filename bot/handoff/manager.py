@@ -17,7 +17,9 @@ from typing import Any, Awaitable, Callable, Dict, List, Optional, Set
 
 from bot.db.handoff_repository import HandoffRepository
 from bot.db.repository import TranscriptEntry, TranscriptRepository
-from bot.handoff.policy import HandoffPolicy, language_of
+from bot.handoff.policy import HandoffPolicy
+from knowledge import catalogue
+from knowledge.text import language_of
 from bot.handoff.rasa_control import RasaControl
 from bot.handoff.store import CLAIMED, QUEUED, ClaimResult, HandoffStore
 from bot.privacy import mask_pii
@@ -29,43 +31,6 @@ CANCEL_PAYLOAD = "/handoff_cancel"
 CONTACT_METHODS = ("chat", "phone", "email")
 MAX_NOTE_CHARS = 4000
 
-TEXTS = {
-    "en": {
-        "queued": "You are being connected to a tax officer. You are number {position} in the queue; the expected wait "
-                  "is about {minutes} minute(s). You can keep asking me questions while you wait, or cancel the request.",
-        "already": "You are already waiting for a tax officer: number {position} in the queue, about {minutes} minute(s).",
-        "offline_closed": "Tax officers are not available right now (service hours: {hours}).",
-        "offline_busy": "No tax officer is available right now.",
-        "offline_tail": " You can leave a message and tell us how to contact you; an officer will reply by {reply_by}. "
-                        "You can also call the 12366 hotline.",
-        "claimed": "You are now chatting with tax officer {agent}.",
-        "returned": "The tax officer has handed the conversation back to TaxGuide. Ask me anything.",
-        "resolved": "The tax officer has closed this conversation. Thank you! If you have more questions, just ask me.",
-        "requeued": "Your tax officer was disconnected. You are back at the front of the queue; "
-                    "another officer will be with you shortly.",
-        "cancelled": "Your request for a tax officer is cancelled. I'm here if you need anything else.",
-        "nothing_to_cancel": "There is no request for a tax officer to cancel.",
-        "ticket": "Thank you. Your message was passed to the tax officers; expect a reply by {reply_by}.",
-        "cancel_button": "Cancel the request",
-    },
-    "zh": {
-        "queued": "正在为您转接税务人员。您目前排在第 {position} 位，预计等待约 {minutes} 分钟。等待期间您可以继续向我提问，也可以取消请求。",
-        "already": "您已在等待税务人员：目前排在第 {position} 位，约 {minutes} 分钟。",
-        "offline_closed": "目前不在人工服务时间（服务时间：{hours}）。",
-        "offline_busy": "目前没有可接待的税务人员。",
-        "offline_tail": "您可以留言并告诉我们联系方式，税务人员将于 {reply_by} 前回复。您也可以拨打 12366 纳税服务热线。",
-        "claimed": "税务人员 {agent} 已接入对话。",
-        "returned": "税务人员已将对话交回 TaxGuide，您可以继续提问。",
-        "resolved": "税务人员已结束本次对话，谢谢！如有其他问题，请随时向我提问。",
-        "requeued": "为您服务的税务人员已断开连接。您已回到队列最前面，其他税务人员将尽快接待您。",
-        "cancelled": "已取消人工服务请求。如需其他帮助，请随时提问。",
-        "nothing_to_cancel": "目前没有可取消的人工服务请求。",
-        "ticket": "谢谢，您的留言已转交税务人员，预计于 {reply_by} 前回复。",
-        "cancel_button": "取消请求",
-    },
-}
-
-
 class HandoffError(Exception):
     def __init__(self, status: int, code: str, message: str) -> None:
         super().__init__(message)
@@ -73,7 +38,7 @@ class HandoffError(Exception):
 
 
 def _t(language: Optional[str], key: str, **values: Any) -> str:
-    return TEXTS.get(language or "en", TEXTS["en"])[key].format(**values)
+    return catalogue.text(f"handoff.{key}", language or "en", **values)
 
 
 def _minutes(seconds: float) -> int:
@@ -219,12 +184,12 @@ class HandoffManager:
                                 "online_agents": len(online)})
         if outcome == "offline":
             reply_by = self.policy.reply_by(now)
-            text = _t(language, "offline_closed" if not open_now else "offline_busy", hours=self.policy.hours_text())
+            text = _t(language, "offline_closed" if not open_now else "offline_busy", hours=self.policy.hours_text(language))
             text += _t(language, "offline_tail", reply_by=self._local_text(reply_by))
             return [{
                 "recipient_id": conv_id, "text": text,
                 "custom": {"kind": "handoff_offline", "reason": reason, "in_service_hours": open_now,
-                           "hours": self.policy.hours_text(), "reply_by": reply_by.isoformat(),
+                           "hours": self.policy.hours_text(language), "reply_by": reply_by.isoformat(),
                            "next_opening": self.policy.next_opening(now).isoformat(),
                            "ticket_url": f"/conversations/{conv_id}/handoff/ticket",
                            "contact_methods": list(CONTACT_METHODS)},

@@ -26,16 +26,10 @@ import yaml
 POLICY_PATH = Path(__file__).resolve().parent / "policy.yml"
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 REASONS = ("requested", "not_understood", "sensitive_topic")
-_CJK = re.compile(r"[\u3400-\u9fff]")
 
 
 class PolicyError(ValueError):
     """The policy file or an override is invalid."""
-
-
-def language_of(text: str) -> str:
-    """'zh' when the text has Chinese characters, else 'en' (enough for routing and console display)."""
-    return "zh" if _CJK.search(text or "") else "en"
 
 
 def _hhmm(value: Any, name: str) -> time:
@@ -184,7 +178,14 @@ class HandoffPolicy:
             cursor = self.next_opening(close + timedelta(seconds=1))
         return cursor
 
-    def hours_text(self) -> str:
+    def hours_text(self, language: str = "en") -> str:
+        """The service hours in words, in English or Chinese."""
+        if language == "zh":
+            if self.always_open:
+                return "全天"
+            names = {"mon": "周一", "tue": "周二", "wed": "周三", "thu": "周四", "fri": "周五", "sat": "周六", "sun": "周日"}
+            days = "、".join(names.get(d, d) for d in self.days)
+            return f"{days} {self.open_at:%H:%M}-{self.close_at:%H:%M}（{self.timezone}）"
         if self.always_open:
             return "around the clock"
         days = ", ".join(d.capitalize() for d in self.days)

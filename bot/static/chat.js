@@ -645,7 +645,8 @@
    * ------------------------------------------------------------------ */
   function transmit(payload) {
     state.lastSent = payload;
-    state.socket.emit("user_uttered", { message: payload, session_id: state.sessionId });
+    // the page language is the preference for messages without a clear language ("ok", numbers, buttons)
+    state.socket.emit("user_uttered", { message: payload, session_id: state.sessionId, metadata: { language: state.lang } });
   }
 
   function flushPending() {

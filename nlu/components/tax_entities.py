@@ -7,6 +7,8 @@ spaCy's EntityRuler matches tax types, calculator names and tax years from the p
 
 from __future__ import annotations
 
+import re
+
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Text
@@ -23,9 +25,11 @@ from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 from spacy.language import Language
 from spacy.tokens import Doc, Span
+from spacy.vocab import Vocab
 from spacy.util import filter_spans
 
 from knowledge.amounts import find_amounts
+from knowledge.text import detect_language
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_PATTERNS = PROJECT_ROOT / "knowledge" / "entity_patterns.yml"
@@ -49,6 +53,33 @@ if not Span.has_extension("amount"):
     Span.set_extension("amount", default=None)
 
 
+# One token per Chinese character, per run of letters, per number and per other symbol, so that Chinese
+# phrases ("年终奖") match inside unsegmented text and English phrases match as before.
+_TOKEN = re.compile(r"\s+|[\u3400-\u4dbf\u4e00-\u9fff]|[A-Za-z]+|\d+(?:[.,]\d+)*|\S")
+
+
+class MixedTokenizer:
+    """A spaCy tokenizer for Chinese, English and mixed text that keeps the text exactly."""
+
+    def __init__(self, vocab: Vocab) -> None:
+        self.vocab = vocab
+
+    def __call__(self, text: str) -> Doc:
+        words: List[str] = []
+        spaces: List[bool] = []
+        for match in _TOKEN.finditer(text):
+            piece = match.group()
+            if piece.isspace():
+                if words and not spaces[-1] and piece.startswith(" "):
+                    spaces[-1] = True
+                    piece = piece[1:]
+                if not piece:
+                    continue
+            words.append(piece)
+            spaces.append(False)
+        return Doc(self.vocab, words=words, spaces=spaces)
+
+
 def _ruler_patterns(config: Dict[str, Any]) -> List[Dict[str, Any]]:
     patterns: List[Dict[str, Any]] = []
     for label in ("tax_type", "calculator"):
@@ -64,9 +95,10 @@ def _ruler_patterns(config: Dict[str, Any]) -> List[Dict[str, Any]]:
 
 @lru_cache(maxsize=4)
 def build_pipeline(patterns_file: str) -> Language:
-    """A blank English spaCy pipeline with the EntityRuler and the amount component."""
+    """A blank spaCy pipeline (mixed-script tokenizer) with the EntityRuler and the amount component."""
     config = yaml.safe_load(Path(patterns_file).read_text(encoding="utf-8")) or {}
     nlp = spacy.blank("en")
+    nlp.tokenizer = MixedTokenizer(nlp.vocab)
     ruler = nlp.add_pipe("entity_ruler", config={"phrase_matcher_attr": "LOWER"})
     ruler.add_patterns(_ruler_patterns(config))
     nlp.add_pipe(AMOUNT_COMPONENT, after="entity_ruler")
@@ -93,7 +125,12 @@ def extract(nlp: Language, text: str) -> List[Dict[str, Any]]:
 
 @DefaultV1Recipe.register([DefaultV1Recipe.ComponentType.ENTITY_EXTRACTOR], is_trainable=False)
 class TaxEntityExtractor(GraphComponent, EntityExtractorMixin):
-    """Extracts `amount` (value in yuan, role = period), `year`, `tax_type` and `calculator`."""
+    """Extracts `amount` (value in yuan, role = period), `year`, `tax_type`, `calculator` and `language`.
+
+    `language` (zh/en) is the message's language, or, when the text has none (numbers, "ok", a button
+    payload), the page's preference from the message metadata (`{"language": "zh"}`); the `language`
+    slot takes it, and the responses and actions answer in it.
+    """
 
     @staticmethod
     def get_default_config() -> Dict[Text, Any]:
@@ -129,6 +166,12 @@ class TaxEntityExtractor(GraphComponent, EntityExtractorMixin):
             text = message.get(TEXT)
             if not text:
                 continue
-            found = self.add_extractor_name(extract(self.nlp, text))
+            found = extract(self.nlp, text)
+            metadata = message.get("metadata") or {}
+            preferred = metadata.get("language") if isinstance(metadata, dict) else None
+            language = detect_language(text) or (preferred if preferred in ("en", "zh") else None)
+            if language:
+                found.append({"entity": "language", "value": language, "start": 0, "end": len(text)})
+            found = self.add_extractor_name(found)
             message.set(ENTITIES, message.get(ENTITIES, []) + found, add_to_output=True)
         return messages

@@ -4,7 +4,8 @@ import time
 import pytest
 
 from bot.app import create_app
-from bot.service import APOLOGY_KIND, APOLOGY_TEXT
+from bot.service import APOLOGY_KIND, APOLOGY_TEXT, apology
+from knowledge import catalogue
 
 pytestmark = pytest.mark.asyncio
 
@@ -21,7 +22,12 @@ async def test_rasa_down_then_back(client, fake_rasa) -> None:
     await fake_rasa.stop()
     status, body, took = await _ask(client)
     assert status == 200 and took < 5
-    assert body == [{"recipient_id": "r1", "text": APOLOGY_TEXT, "custom": {"kind": APOLOGY_KIND}}]
+    assert body == [apology("r1", "en")]
+    assert body[0]["text"] == catalogue.text("apology", "en") and "12366" in body[0]["text"]
+    _, body, _ = await _ask(client, "个税起征点是多少")
+    assert body[0]["text"] == catalogue.text("apology", "zh") and body[0]["custom"]["language"] == "zh"
+    _, body, _ = await _ask(client, "12000")
+    assert body[0]["text"] == APOLOGY_TEXT, "no clear language and no preference: both languages"
     health = await client.get("/health")
     assert health.status == 503
     # the gateway keeps serving other routes
@@ -32,7 +38,7 @@ async def test_rasa_down_then_back(client, fake_rasa) -> None:
     assert body == [{"recipient_id": "r1", "text": "hello"}]
     assert (await client.get("/health")).status == 200
     metrics = await (await client.get("/metrics")).text()
-    assert 'taxguide_errors_total{kind="rasa_unreachable"} 1.0' in metrics
+    assert 'taxguide_errors_total{kind="rasa_unreachable"} 3.0' in metrics
 
 
 async def test_rasa_slow_with_default_timeouts(aiohttp_client, make_settings, fake_rasa) -> None:
@@ -49,7 +55,7 @@ async def test_rasa_slow_with_default_timeouts(aiohttp_client, make_settings, fa
 async def test_rasa_error_status(client, fake_rasa) -> None:
     fake_rasa.status = 500
     _, body, _ = await _ask(client)
-    assert body[0]["text"] == APOLOGY_TEXT
+    assert body[0]["text"] == catalogue.text("apology", "en")
     fake_rasa.status = 200
     _, body, _ = await _ask(client)
     assert body[0]["text"] == "hello"

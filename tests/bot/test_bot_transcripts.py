@@ -64,10 +64,12 @@ async def test_migrations_create_tables(engine) -> None:
     async with engine.connect() as conn:
         tables = await conn.run_sync(lambda c: set(inspect(c).get_table_names()))
         version = (await conn.execute(text("SELECT version_num FROM alembic_version"))).scalar_one()
+        columns = await conn.run_sync(lambda c: {col["name"] for col in inspect(c).get_columns("messages")})
     assert {"conversations", "messages", "alembic_version"} <= tables
     assert {"handoff_events", "agent_accounts", "offline_tickets"} <= tables  # 0002: live-agent handoff
     assert {"conversation_outcomes", "conversation_ratings", "answer_feedback", "unanswered_questions"} <= tables  # 0003
-    assert version == "0003"
+    assert "language" in columns  # 0004: every transcript message records its language
+    assert version == "0004"
 
 
 async def test_repository_roundtrip(engine) -> None:

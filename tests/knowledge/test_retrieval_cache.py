@@ -24,12 +24,17 @@ DIM = 64
 class FakeEncoder:
     """Hashed bag of lower-cased words, L2-normalised (uncased like the real one); counts what it embeds."""
 
-    def __init__(self, model_dir: Path) -> None:
-        self.model_dir = model_dir
+    name = "fake-hashed-words"
+    dimension = DIM
+
+    def __init__(self) -> None:
         self.texts: List[str] = []
         self._lock = threading.Lock()
 
-    def encode(self, texts: Sequence[str], batch_size: int = 32) -> np.ndarray:
+    def encode_passages(self, texts: Sequence[str]) -> np.ndarray:
+        return self.encode_queries(texts)
+
+    def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
         with self._lock:
             self.texts.extend(texts)
         out = np.zeros((len(texts), DIM), dtype=np.float32)
@@ -50,15 +55,14 @@ def kb(tmp_path: Path) -> Path:
         target = tmp_path / "articles" / source.parent.name / source.name
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(yaml.safe_dump(data, allow_unicode=True, sort_keys=False))
-    (tmp_path / "model").mkdir()
     return tmp_path / "articles"
 
 
 def make_service(kb: Path, size: int = 16) -> "tuple[KnowledgeService, FakeEncoder]":
-    encoder = FakeEncoder(kb.parent / "model")
-    settings = KnowledgeSettings(articles_dir=kb, model_dir=kb.parent / "model", cache_dir=kb.parent / "cache",
+    encoder = FakeEncoder()
+    settings = KnowledgeSettings(articles_dir=kb, model_dir=None, cache_dir=kb.parent / "cache",
                                  refresh_seconds=3600.0, retrieval_cache_size=size)
-    service = KnowledgeService(settings, encoder_factory=lambda _: encoder)
+    service = KnowledgeService(settings, encoder_factory=lambda: encoder)
     service.start()
     encoder.texts.clear()
     return service, encoder
@@ -117,8 +121,9 @@ def test_an_edited_knowledge_base_never_serves_results_of_the_old_index(kb: Path
     after = service.search("who do I call about tax")
     assert "who do I call about tax" in encoder.texts, "the new index must be asked, not the cache"
     assert service.retriever.key != old_key
+    assert service.get("proc-12366-hotline").answer["en"].startswith("TEST-MARKER")
     hotline = [c.article for c in after.candidates if c.article.id == "proc-12366-hotline"]
-    assert not hotline or hotline[0].answer["en"].startswith("TEST-MARKER")
+    assert hotline and hotline[0].answer["en"].startswith("TEST-MARKER"), "the new index must serve the edited article"
 
 
 def test_size_zero_turns_the_cache_off(kb: Path) -> None:
@@ -159,12 +164,11 @@ def test_lru_unit_and_normalisation() -> None:
 
 
 def test_the_real_encoder_can_be_called_from_several_executor_threads(encoder) -> None:  # type: ignore[no-untyped-def]
-    """The action server searches in executor threads; the fast tokenizer must not be used concurrently
-    ("RuntimeError: Already borrowed")."""
+    """The action server searches in executor threads: concurrent calls give the same vectors."""
     from concurrent.futures import ThreadPoolExecutor
 
     texts = [f"question {i} about income tax " + "with a longer tail " * (i % 6) for i in range(24)]
     with ThreadPoolExecutor(6) as pool:
-        vectors = list(pool.map(lambda text: encoder.encode([text])[0], texts))
-    expected = encoder.encode(texts[:3])
+        vectors = list(pool.map(lambda text: encoder.encode_queries([text])[0], texts))
+    expected = encoder.encode_queries(texts[:3])
     assert np.allclose(np.stack(vectors[:3]), expected, atol=1e-5)

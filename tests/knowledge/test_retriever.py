@@ -67,12 +67,17 @@ class CountingEncoder:
 
     def __init__(self, inner) -> None:  # type: ignore[no-untyped-def]
         self.inner = inner
-        self.model_dir = inner.model_dir
+        self.name = inner.name
+        self.dimension = inner.dimension
         self.texts = 0
 
-    def encode(self, texts: Sequence[str], batch_size: int = 32) -> np.ndarray:
+    def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
         self.texts += len(texts)
-        return self.inner.encode(texts, batch_size)
+        return self.inner.encode_queries(texts)
+
+    def encode_passages(self, texts: Sequence[str]) -> np.ndarray:
+        self.texts += len(texts)
+        return self.inner.encode_passages(texts)
 
 
 @pytest.fixture
@@ -95,7 +100,7 @@ def small_kb(tmp_path: Path) -> Path:
 def test_the_index_is_cached_on_disk_by_content_hash(small_kb: Path, tmp_path: Path, encoder) -> None:  # type: ignore[no-untyped-def]
     counting = CountingEncoder(encoder)
     articles = load_articles(small_kb)
-    key = content_hash(small_kb, encoder.model_dir)
+    key = content_hash(small_kb, encoder.name)
     Retriever.build(articles, counting, tmp_path / "cache", key)
     built = counting.texts
     assert built > 0 and list((tmp_path / "cache").glob(f"index-{key}.npz"))
@@ -104,7 +109,7 @@ def test_the_index_is_cached_on_disk_by_content_hash(small_kb: Path, tmp_path: P
     (small_kb / "iit" / "iit-basic-deduction.yml").write_text(
         (small_kb / "iit" / "iit-basic-deduction.yml").read_text() + "\n"
     )
-    assert content_hash(small_kb, encoder.model_dir) != key
+    assert content_hash(small_kb, encoder.name) != key
 
 
 def test_searching_embeds_only_the_query(knowledge_service) -> None:  # type: ignore[no-untyped-def]
@@ -119,8 +124,8 @@ def test_searching_embeds_only_the_query(knowledge_service) -> None:  # type: ig
 
 
 def test_an_edited_article_takes_effect_without_retraining(small_kb: Path, tmp_path: Path, encoder) -> None:  # type: ignore[no-untyped-def]
-    settings = KnowledgeSettings(articles_dir=small_kb, model_dir=encoder.model_dir, cache_dir=tmp_path / "cache", refresh_seconds=0.0)
-    service = KnowledgeService(settings, encoder_factory=lambda _: encoder)
+    settings = KnowledgeSettings(articles_dir=small_kb, model_dir=None, cache_dir=tmp_path / "cache", refresh_seconds=0.0)
+    service = KnowledgeService(settings, encoder_factory=lambda: encoder)
     service.start()
     before = service.get("proc-12366-hotline")
     assert before is not None and "TEST-MARKER" not in before.answer["en"]
@@ -134,8 +139,8 @@ def test_an_edited_article_takes_effect_without_retraining(small_kb: Path, tmp_p
 
 
 def test_a_broken_edit_keeps_the_previous_index_serving(small_kb: Path, tmp_path: Path, encoder) -> None:  # type: ignore[no-untyped-def]
-    settings = KnowledgeSettings(articles_dir=small_kb, model_dir=encoder.model_dir, cache_dir=tmp_path / "cache", refresh_seconds=0.0)
-    service = KnowledgeService(settings, encoder_factory=lambda _: encoder)
+    settings = KnowledgeSettings(articles_dir=small_kb, model_dir=None, cache_dir=tmp_path / "cache", refresh_seconds=0.0)
+    service = KnowledgeService(settings, encoder_factory=lambda: encoder)
     service.start()
     (small_kb / "vat" / "vat-rates.yml").write_text("id: vat-rates\n")
     service.refresh_now()
