@@ -3,15 +3,24 @@ with the working, the rules used (source and effective date) and where to file.
 
 Every result message carries `custom.kind = "calculation"` with `result` = the library result's
 `to_dict()` (inputs, steps, result, rules), so a web page can show the working as a table.
+
+Every text comes from the message catalogue (knowledge/messages/calculators.<lang>.yml) in the language
+of the reply. The tax library and the rules data write their working and titles in English; a Chinese
+reply shows the catalogue's Chinese for them: the English text is matched against the English entries
+of `calc.step.*` (placeholders such as {amount} capture the figures) and rendered from the Chinese entry
+of the same key, in the message text and in the payload's `result` alike.
 """
 
 from __future__ import annotations
 
+import copy
 import logging
+import re
 from abc import ABC, abstractmethod
 from datetime import date
 from decimal import Decimal
-from typing import Any, Dict, List, Mapping, Optional, Text, Tuple
+from functools import lru_cache
+from typing import Any, Dict, List, Mapping, Optional, Pattern, Text, Tuple
 
 from rasa_sdk import Action, Tracker
 from rasa_sdk.events import EventType, SlotSet
@@ -19,6 +28,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
 from actions import calculator_forms as forms
+from actions.language import reply_language
 from actions.taxcalc import (
     AnnualIncome,
     CalculationResult,
@@ -32,31 +42,19 @@ from actions.taxcalc import (
     small_scale_vat,
 )
 from actions.taxcalc.money import format_money, format_rate
+from knowledge.catalogue import catalogue
+from knowledge.catalogue import text as phrase
 
 logger = logging.getLogger(__name__)
 
-ESTIMATE_NOTE = "This is an estimate from the figures you gave, not a tax assessment."
-WHERE_TO_FILE = {
-    "annual_reconciliation": (
-        "File the annual reconciliation between 1 March and 30 June of the following year in the IIT app "
-        "(个人所得税 App) or on the natural-person e-tax bureau website; the app pre-fills your income and "
-        "withholding. For your personal case, call the 12366 hotline."
-    ),
-    "monthly_withholding": (
-        "Your employer withholds and files this tax each month; you can check every month's withholding and "
-        "declare your special additional deductions in the IIT app (个人所得税 App). For your personal case, "
-        "call the 12366 hotline."
-    ),
-    "annual_bonus": (
-        "Your employer withholds the tax on the bonus; at the annual reconciliation you can switch the bonus "
-        "between separate and combined taxation in the IIT app (个人所得税 App). For your personal case, call "
-        "the 12366 hotline."
-    ),
-    "small_scale_vat": (
-        "File and pay VAT and the surcharges on the Beijing e-tax bureau (electronic tax bureau) by the 15th of "
-        "the month after the period (holidays extend the deadline). For your case, call the 12366 hotline."
-    ),
-}
+
+def estimate_note(language: str = "en") -> str:
+    return phrase("calc.result.estimate", language)
+
+
+def where_to_file(calculator: str, language: str = "en") -> str:
+    """Where and when to file for `calculator` ("File the annual reconciliation between ...")."""
+    return phrase(f"calc.where.{calculator}", language)
 
 
 # ------------------------------------------------------------------------------- calculation
@@ -83,6 +81,7 @@ def _amount(slots: Mapping[str, Any], name: str) -> Decimal:
 def calculate(calculator: str, slots: Mapping[str, Any], year: int) -> Tuple[CalculationResult, Dict[str, Any]]:
     """The library result for `calculator` and the payload's `result` (its to_dict, adapted where said).
 
+    The payload is in English, as the library writes it (`localized` gives it in another language).
     RuleNotInForceError when the rules data has no figures for `year`.
     """
     if calculator == "annual_reconciliation":
@@ -99,8 +98,10 @@ def calculate(calculator: str, slots: Mapping[str, Any], year: int) -> Tuple[Cal
         data["inputs"]["special_additional_per_month"] = format(monthly_sad, "f")
         for step in data["steps"]:
             if step["label"] == "Other deductions":
-                step["label"] = "Special additional deductions"
-                step["explanation"] = f"{format_money(monthly_sad)} a month as you declared x 12 months"
+                step["label"] = phrase("calc.step.label.special_additional", "en")
+                step["explanation"] = phrase(
+                    "calc.step.explain.special_additional_declared", "en", amount=format_money(monthly_sad)
+                )
         if "other" in data["deductions"]:
             data["deductions"]["special_additional"] = data["deductions"].pop("other")
         return annual, data
@@ -132,11 +133,134 @@ def dry_run(calculator: str, year: int) -> None:
         bonus_cliff_check(Decimal(1), year)
 
 
+# ------------------------------------------------------------------- the library's English texts
+
+_PLACEHOLDER = re.compile(r"\{(\w+)\}")
+_CN_DIGITS = "零一二三四五六七八九"
+
+
+@lru_cache(maxsize=None)
+def _patterns(group: str) -> Tuple[Tuple[Pattern[str], str], ...]:
+    """The English entries under `group` ("calc.step.label") as patterns capturing their placeholders,
+    the most specific (most fixed text) first."""
+    found = []
+    prefix = group + "."
+    for key, template in catalogue("en").items():
+        if not key.startswith(prefix):
+            continue
+        regex, seen, fixed = [], set(), 0
+        for index, part in enumerate(_PLACEHOLDER.split(template)):
+            if index % 2 == 0:
+                regex.append(re.escape(part))
+                fixed += len(part)
+            elif part in seen:
+                regex.append(f"(?P={part})")
+            else:
+                seen.add(part)
+                regex.append(f"(?P<{part}>.+?)")
+        found.append((fixed, re.compile("".join(regex), re.DOTALL), key))
+    found.sort(key=lambda item: -item[0])
+    return tuple((pattern, key) for _, pattern, key in found)
+
+
+def _chinese_number(number: int) -> str:
+    """1-99 in Chinese numerals (6 -> 六, 11 -> 十一, 23 -> 二十三), as laws number their articles."""
+    if not 0 < number < 100:
+        return str(number)
+    tens, units = divmod(number, 10)
+    head = "" if tens == 0 else ("十" if tens == 1 else _CN_DIGITS[tens] + "十")
+    return head + (_CN_DIGITS[units] if units else "")
+
+
+def _value_in(name: str, value: str, language: str) -> str:
+    """A captured placeholder in `language`: words with a `calc.word.<name>.*` entry ("month" -> 月),
+    article numbers in Chinese numerals; figures as they are."""
+    if name == "number" and language == "zh" and value.isdigit():
+        return _chinese_number(int(value))
+    prefix = f"calc.word.{name}."
+    for key, english in catalogue("en").items():
+        if key.startswith(prefix) and english == value:
+            return phrase(key, language)
+    return value
+
+
+def translated(group: str, english: str, language: str) -> str:
+    """`english` (a text of the tax library or the rules data) in `language`, from the catalogue
+    entries under `group`; the English text itself when none matches (logged)."""
+    if language == "en" or not english:
+        return english
+    for pattern, key in _patterns(group):
+        match = pattern.fullmatch(english)
+        if match:
+            values = {name: _value_in(name, value, language) for name, value in match.groupdict().items()}
+            return phrase(key, language, **values)
+    logger.warning("No %s text in the catalogue for %r (%s): shown in English", language, english, group)
+    return english
+
+
+def localized_steps(steps: List[Mapping[str, Any]], language: str) -> List[Dict[str, Any]]:
+    """The working's lines with label and explanation in `language`."""
+    return [
+        {**step, "label": translated("calc.step.label", step["label"], language),
+         "explanation": translated("calc.step.explain", step["explanation"], language)}
+        for step in steps
+    ]
+
+
+@lru_cache(maxsize=None)
+def _source_keys() -> Dict[Tuple[str, str], str]:
+    """(authority, document) in English -> the `calc.source.<key>` they are catalogued under."""
+    english = catalogue("en")
+    keys = {}
+    for key, document in english.items():
+        if key.startswith("calc.source.") and key.endswith(".document"):
+            base = key[: -len(".document")]
+            keys[(english.get(base + ".authority", ""), document)] = base
+    return keys
+
+
+def localized_rule(rule: Mapping[str, Any], language: str) -> Dict[str, Any]:
+    """A rule reference (RuleRef.to_dict) with title, authority, document and article in `language`
+    (each one left in English when the catalogue's English no longer matches the rules data)."""
+    out = dict(rule)
+    if language == "en":
+        return out
+    title_key = f"calc.rule.title.{rule['rule_id']}"
+    if catalogue("en").get(title_key) == rule["title"]:
+        out["title"] = phrase(title_key, language)
+    else:
+        logger.warning("No up-to-date %s title for rule %s: shown in English", language, rule["rule_id"])
+    source = _source_keys().get((rule["authority"], rule["document"]))
+    if source is not None:
+        out["authority"] = phrase(source + ".authority", language)
+        out["document"] = phrase(source + ".document", language)
+    else:
+        logger.warning("No %s text for the source %r: shown in English", language, rule["document"])
+    if rule.get("article"):
+        out["article"] = translated("calc.rule.article_text", rule["article"], language)
+    return out
+
+
+def localized(data: Mapping[str, Any], language: str) -> Dict[str, Any]:
+    """A library result's to_dict with its working, result label and rules in `language`."""
+    if language == "en":
+        return dict(data)
+    out = copy.deepcopy(dict(data))
+    if "steps" in out:
+        out["steps"] = localized_steps(out["steps"], language)
+    if out.get("result_label"):
+        out["result_label"] = translated("calc.step.result", out["result_label"], language)
+    if "rules" in out:
+        out["rules"] = [localized_rule(rule, language) for rule in out["rules"]]
+    return out
+
+
 # ------------------------------------------------------------------------------------ replies
 
 
-def money_text(value: Any) -> str:
-    return f"{format_money(Decimal(str(value)))} yuan"
+def money_text(value: Any, language: str = "en") -> str:
+    """'1,320.00 yuan' / '1,320.00 元'."""
+    return phrase("calc.money", language, amount=format_money(Decimal(str(value))))
 
 
 def step_value(step: Mapping[str, Any]) -> str:
@@ -148,18 +272,23 @@ def step_value(step: Mapping[str, Any]) -> str:
     return format_money(value)
 
 
-def working_lines(steps: List[Mapping[str, Any]]) -> List[str]:
-    return [f"- {s['label']}: {step_value(s)} ({s['explanation']})" for s in steps]
+def working_lines(steps: List[Mapping[str, Any]], language: str = "en") -> List[str]:
+    """One line per step ("- Taxable income: 132,000.00 (...)"); the steps already in `language`."""
+    return [
+        phrase("calc.result.step", language, label=s["label"], value=step_value(s), explanation=s["explanation"])
+        for s in steps
+    ]
 
 
-def rule_line(rule: Mapping[str, Any]) -> str:
-    line = f"- {rule['title']}: {rule['authority']}, {rule['document']}"
-    if rule.get("article"):
-        line += f", {rule['article']}"
-    line += f" (effective {rule['valid_from']}"
-    if rule.get("valid_to"):
-        line += f", applies until {rule['valid_to']}"
-    return line + ")"
+def rule_line(rule: Mapping[str, Any], language: str = "en") -> str:
+    """'- <title>: <authority>, <document>, <article> (effective <date>, applies until <date>)';
+    the rule already in `language`."""
+    article = phrase("calc.rule.article", language, article=rule["article"]) if rule.get("article") else ""
+    until = phrase("calc.rule.until", language, valid_to=rule["valid_to"]) if rule.get("valid_to") else ""
+    return phrase(
+        "calc.rule.line", language, title=rule["title"], authority=rule["authority"], document=rule["document"],
+        article=article, valid_from=rule["valid_from"], until=until,
+    )
 
 
 def sources(data: Mapping[str, Any]) -> List[Dict[str, Any]]:
@@ -182,29 +311,28 @@ def sources(data: Mapping[str, Any]) -> List[Dict[str, Any]]:
 
 
 def _headline(calculator: str, result: CalculationResult, data: Mapping[str, Any], year: int,
-              slots: Mapping[str, Any]) -> Tuple[str, List[str], Dict[str, Any]]:
+              slots: Mapping[str, Any], language: str = "en") -> Tuple[str, List[str], Dict[str, Any]]:
     """(headline, extra lines, summary figures) for one calculator's result."""
     extra: List[str] = []
     r = result  # typed per calculator below
+
+    def money(value: Any) -> str:
+        return money_text(value, language)
+
     if calculator == "annual_reconciliation":
         outcome = r.outcome  # type: ignore[attr-defined]
         balance = abs(r.balance)  # type: ignore[attr-defined]
-        if outcome == "refund":
-            headline = f"Estimated {year} annual reconciliation: a refund of {money_text(balance)}."
-        elif outcome == "due":
-            headline = f"Estimated {year} annual reconciliation: you would owe {money_text(balance)}."
-            if r.may_skip_payment:  # type: ignore[attr-defined]
-                extra.append(
-                    "Because your income or the amount due is under the exemption limits, you may not have to "
-                    "pay it (unless your employer failed to withhold tax)."
-                )
-        else:
-            headline = f"Estimated {year} annual reconciliation: no refund and nothing to pay."
-        headline += (
-            f" Taxable income {money_text(r.taxable_income)}, rate {format_rate(r.rate)}, "  # type: ignore[attr-defined]
-            f"quick deduction {money_text(r.quick_deduction)}, annual tax {money_text(r.annual_tax)}, "  # type: ignore[attr-defined]
-            f"already withheld {money_text(r.tax_withheld)}."  # type: ignore[attr-defined]
+        figures = phrase(
+            "calc.result.annual_reconciliation.figures", language,
+            taxable_income=money(r.taxable_income), rate=format_rate(r.rate),  # type: ignore[attr-defined]
+            quick_deduction=money(r.quick_deduction), annual_tax=money(r.annual_tax),  # type: ignore[attr-defined]
+            tax_withheld=money(r.tax_withheld),  # type: ignore[attr-defined]
         )
+        headline = phrase(
+            f"calc.result.annual_reconciliation.{outcome}", language, year=year, balance=money(balance), figures=figures
+        )
+        if outcome == "due" and r.may_skip_payment:  # type: ignore[attr-defined]
+            extra.append(phrase("calc.result.annual_reconciliation.may_skip", language))
         summary = {
             "taxable_income": data["taxable_income"], "rate": data["rate"], "quick_deduction": data["quick_deduction"],
             "tax": data["annual_tax"], "tax_withheld": data["tax_withheld"], "outcome": outcome,
@@ -214,15 +342,15 @@ def _headline(calculator: str, result: CalculationResult, data: Mapping[str, Any
         return headline, extra, summary
     if calculator == "monthly_withholding":
         month = r.months[-1]  # type: ignore[attr-defined]
-        name = date(2000, month.month, 1).strftime("%B")
-        headline = (
-            f"Estimated withholding for {name} {year}: {money_text(month.withheld)}."
-            f" Cumulative taxable income for months 1 to {month.month} is {money_text(month.cumulative_taxable)}"
-            f" (income {money_text(month.cumulative_income)} less deductions {money_text(month.cumulative_deductions)}),"
-            f" rate {format_rate(month.rate)}, quick deduction {money_text(month.quick_deduction)}, cumulative tax"
-            f" {money_text(month.cumulative_tax)}, less {money_text(month.previously_withheld)} withheld in earlier months."
+        headline = phrase(
+            "calc.result.monthly_withholding.headline", language,
+            month_name=phrase(f"calc.month.{month.month}", language), year=year, month=month.month,
+            withheld=money(month.withheld), taxable=money(month.cumulative_taxable),
+            income=money(month.cumulative_income), deductions=money(month.cumulative_deductions),
+            rate=format_rate(month.rate), quick_deduction=money(month.quick_deduction),
+            tax=money(month.cumulative_tax), previously_withheld=money(month.previously_withheld),
         )
-        extra.append("This assumes the same pay and deductions every month since January with the same employer.")
+        extra.append(phrase("calc.result.monthly_withholding.assumption", language))
         summary = {
             "month": month.month, "taxable_income": format(month.cumulative_taxable, "f"),
             "rate": format(month.rate, "f"), "quick_deduction": format(month.quick_deduction, "f"),
@@ -231,10 +359,11 @@ def _headline(calculator: str, result: CalculationResult, data: Mapping[str, Any
         }
         return headline, extra, summary
     if calculator == "annual_bonus":
-        headline = (
-            f"Tax on an annual bonus of {money_text(r.bonus)} taxed separately in {year}: {money_text(r.tax)}"  # type: ignore[attr-defined]
-            f" (bonus / 12 = {money_text(r.monthly_average)}, rate {format_rate(r.rate)},"  # type: ignore[attr-defined]
-            f" quick deduction {money_text(r.quick_deduction)}); you keep {money_text(r.net)}."  # type: ignore[attr-defined]
+        headline = phrase(
+            "calc.result.annual_bonus.headline", language,
+            bonus=money(r.bonus), year=year, tax=money(r.tax),  # type: ignore[attr-defined]
+            monthly_average=money(r.monthly_average), rate=format_rate(r.rate),  # type: ignore[attr-defined]
+            quick_deduction=money(r.quick_deduction), net=money(r.net),  # type: ignore[attr-defined]
         )
         summary = {
             "taxable_income": data["bonus"], "rate": data["rate"], "quick_deduction": data["quick_deduction"],
@@ -242,19 +371,20 @@ def _headline(calculator: str, result: CalculationResult, data: Mapping[str, Any
         }
         return headline, extra, summary
     if calculator == "small_scale_vat":
-        period = r.period  # type: ignore[attr-defined]
+        period = phrase(f"calc.word.period.{r.period}", language)  # type: ignore[attr-defined]
         if r.exempt:  # type: ignore[attr-defined]
-            headline = (
-                f"Sales of {money_text(r.sales)} for the {period} are not above the {money_text(r.threshold)}"  # type: ignore[attr-defined]
-                f" exemption threshold: no VAT and no surcharges."
+            headline = phrase(
+                "calc.result.small_scale_vat.exempt", language,
+                sales=money(r.sales), period=period, threshold=money(r.threshold),  # type: ignore[attr-defined]
             )
         else:
-            headline = (
-                f"VAT for the {period}: {money_text(r.vat)} ({money_text(r.sales)} x {format_rate(r.levy_rate)}),"  # type: ignore[attr-defined]
-                f" surcharges (halved for small-scale taxpayers) {money_text(r.surcharge_total)},"  # type: ignore[attr-defined]
-                f" total {money_text(r.total)}."  # type: ignore[attr-defined]
+            headline = phrase(
+                "calc.result.small_scale_vat.taxed", language,
+                period=period, vat=money(r.vat), sales=money(r.sales),  # type: ignore[attr-defined]
+                rate=format_rate(r.levy_rate), surcharges=money(r.surcharge_total),  # type: ignore[attr-defined]
+                total=money(r.total),  # type: ignore[attr-defined]
             )
-        extra.append("This assumes the sales exclude VAT and the business is in an urban district of Beijing.")
+        extra.append(phrase("calc.result.small_scale_vat.assumption", language))
         summary = {
             "taxable_income": data["sales"], "rate": data["levy_rate"], "tax": data["vat"],
             "surcharges": data["surcharge_total"], "total": data["total"], "exempt": data["exempt"],
@@ -263,62 +393,69 @@ def _headline(calculator: str, result: CalculationResult, data: Mapping[str, Any
     raise ValueError(f"unknown calculator {calculator!r}")
 
 
-def cliff_warning(bonus: Decimal, year: int) -> Tuple[Optional[str], Dict[str, Any]]:
-    """A warning when the bonus sits just above a bracket cliff, and the cliff check's to_dict."""
+def cliff_warning(bonus: Decimal, year: int, language: str = "en") -> Tuple[Optional[str], Dict[str, Any]]:
+    """A warning when the bonus sits just above a bracket cliff, and the cliff check's to_dict (in `language`)."""
     check = bonus_cliff_check(bonus, year)
-    data = check.to_dict()
+    data = localized(check.to_dict(), language)
     if check.in_dead_zone and check.threshold is not None:
         return (
-            f"Warning: this bonus is just above the {money_text(check.threshold)} cliff, where one more yuan "
-            f"raises the rate. A bonus of {money_text(check.recommended_bonus)} would leave you "
-            f"{money_text(check.extra_net)} more after tax: any bonus above {money_text(check.threshold)} and below "
-            f"{money_text(check.zone_end)} leaves you less after tax than a bonus of exactly "
-            f"{money_text(check.threshold)}.",
+            phrase(
+                "calc.result.annual_bonus.cliff_warning", language,
+                threshold=money_text(check.threshold, language),
+                recommended=money_text(check.recommended_bonus, language),
+                extra=money_text(check.extra_net, language), zone_end=money_text(check.zone_end, language),
+            ),
             data,
         )
     return None, data
 
 
-def result_message(calculator: str, slots: Mapping[str, Any], year: int) -> Dict[str, Any]:
+def result_message(calculator: str, slots: Mapping[str, Any], year: int, language: str = "en") -> Dict[str, Any]:
     """The reply for a finished calculator: text with the working, rules and filing note, and payload."""
-    result, data = calculate(calculator, slots, year)
-    headline, extra, summary = _headline(calculator, result, data, year, slots)
+    result, english = calculate(calculator, slots, year)
+    data = localized(english, language)
+    headline, extra, summary = _headline(calculator, result, data, year, slots, language)
+    where = where_to_file(calculator, language)
     custom: Dict[str, Any] = {
         "kind": "calculation",
         "calculator": calculator,
         "tax_year": year,
+        "language": language,
         "summary": summary,
         "result": data,
         "sources": sources(data),
         "estimate": True,
-        "where_to_file": WHERE_TO_FILE[calculator],
+        "where_to_file": where,
     }
     if calculator == "annual_bonus":
-        warning, cliff = cliff_warning(Decimal(data["bonus"]), year)
+        warning, cliff = cliff_warning(Decimal(data["bonus"]), year, language)
         custom["cliff"] = cliff
         custom["cliff_warning"] = warning
         if warning:
             extra.insert(0, warning)
     steps = data["steps"]
     if calculator == "monthly_withholding":
-        # the month asked about; the payload keeps every month's line
-        steps = [s for s in steps if not s["label"].startswith("Month ") or s is steps[-2]]
-    parts = [headline, *extra, "", "How it is worked out:", *working_lines(steps), "", "Rules used:"]
-    parts += [rule_line(rule) for rule in data["rules"]]
-    parts += ["", f"{ESTIMATE_NOTE} {WHERE_TO_FILE[calculator]}"]
+        # the month asked about (the last month line, just before the total); the payload keeps every month's line
+        last_month = len(steps) - 2
+        steps = [s for i, (s, e) in enumerate(zip(steps, english["steps"]))
+                 if not e["label"].startswith("Month ") or i == last_month]
+    parts = [headline, *extra, "", phrase("calc.result.working", language), *working_lines(steps, language), "",
+             phrase("calc.result.rules", language)]
+    parts += [rule_line(rule, language) for rule in data["rules"]]
+    parts += ["", phrase("calc.result.closing", language, estimate=estimate_note(language), where=where)]
     return {"text": "\n".join(parts).replace("\n\n\n", "\n\n"), "custom": custom}
 
 
-def no_rules_message(calculator: str, year: int, error: Exception) -> Dict[str, Any]:
+def no_rules_message(calculator: str, year: int, error: Exception, language: str = "en") -> Dict[str, Any]:
     calc = forms.CALCULATORS[calculator]
     years = forms.supported_years(calculator)
-    text = (
-        f"Sorry, I can't work out the {calc.title} for {year}: my tax rules data has no figures for that year "
-        f"(it covers {forms.years_text(years)} for this calculation). Please try one of those years, or call the "
-        "12366 hotline."
+    text = phrase(
+        "calc.result.no_rules", language, title=calc.title_in(language), year=year,
+        years=forms.years_text(years, language),
     )
     return {"text": text, "custom": {"kind": "calculation", "calculator": calculator, "tax_year": year,
-                                     "result": None, "error": "no_rules_for_year", "detail": str(error)}}
+                                     "language": language, "result": None, "error": "no_rules_for_year",
+                                     "detail": str(error)}}
 
 
 def reset_events() -> List[EventType]:
@@ -343,18 +480,19 @@ class CalculateAction(Action, ABC):
     ) -> List[EventType]:
         slots = dict(tracker.slots)
         year = tax_year_of(slots)
+        language = reply_language(tracker)
         try:
-            message = result_message(self.calculator_name, slots, year)
+            message = result_message(self.calculator_name, slots, year, language)
         except RuleNotInForceError as error:
             logger.info("No rules for %s in %s: %s", self.calculator_name, year, error)
-            message = no_rules_message(self.calculator_name, year, error)
+            message = no_rules_message(self.calculator_name, year, error, language)
         except (ValueError, RulesDataError) as error:
             logger.exception("Calculation %s failed", self.calculator_name)
             message = {
-                "text": "Sorry, I couldn't complete that calculation. Please check the figures and try again, "
-                "or call the 12366 hotline.",
+                "text": phrase("calc.result.failed", language),
                 "custom": {"kind": "calculation", "calculator": self.calculator_name, "tax_year": year,
-                           "result": None, "error": "calculation_failed", "detail": str(error)},
+                           "language": language, "result": None, "error": "calculation_failed",
+                           "detail": str(error)},
             }
         dispatcher.utter_message(**message)
         return reset_events()
@@ -396,12 +534,15 @@ class CancelCalculation(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> List[EventType]:
+        language = reply_language(tracker)
         calculator = stopped_calculator(tracker)
         calc = forms.CALCULATORS.get(calculator) if calculator else None
-        what = f"the {calc.title}" if calc else "the calculation"
+        what = (
+            phrase("calc.cancel.named", language, title=calc.title_in(language)) if calc
+            else phrase("calc.cancel.any", language)
+        )
         dispatcher.utter_message(
-            text=f"OK, I've stopped {what} and forgotten the figures. Ask me a tax question, or start a "
-            "calculation again whenever you like.",
+            text=phrase("calc.cancel.done", language, what=what),
             custom=forms.form_payload(calculator, None, "cancelled"),
         )
         return reset_events()

@@ -7,6 +7,7 @@ actions as `amount` entities with their period role.
 from __future__ import annotations
 
 import json
+import re
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
@@ -27,6 +28,7 @@ from actions.calculator_forms import (
     ValidateSmallScaleVatForm,
 )
 from actions.taxcalc import AnnualIncome, MonthlyPayroll, annual_bonus_tax, annual_iit, cumulative_withholding
+from knowledge.catalogue import MESSAGES_DIR, catalogue
 from nlu.components.tax_entities import DEFAULT_PATTERNS, build_pipeline, extract
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -443,3 +445,437 @@ async def test_cancel_names_the_calculator_and_forgets_the_figures() -> None:
                                      "status": "cancelled"}
     assert "monthly withholding" in messages[0]["text"]
     assert SlotSet("monthly_salary", None) in result
+
+
+# ================================================================================ in Chinese
+#
+# The same actions with Chinese messages: every text the taxpayer sees comes from the catalogue in
+# the reply's language (the message's own, else the `language` slot).
+
+ENGLISH_WORD = re.compile(r"[A-Za-z]{2,}")
+#: English words a Chinese reply may contain (the app's own name).
+ALLOWED_IN_CHINESE = {"App"}
+
+
+def english_left(text: str) -> set:
+    return set(ENGLISH_WORD.findall(text)) - ALLOWED_IN_CHINESE
+
+
+def _flat_keys(value: Any, prefix: str = "") -> set:
+    if isinstance(value, dict):
+        keys: set = set()
+        for key, inner in value.items():
+            keys |= _flat_keys(inner, f"{prefix}.{key}" if prefix else str(key))
+        return keys
+    return {prefix}
+
+
+def test_the_calculator_catalogue_files_have_the_same_keys() -> None:
+    en = _flat_keys(yaml.safe_load((MESSAGES_DIR / "calculators.en.yml").read_text(encoding="utf-8")))
+    zh = _flat_keys(yaml.safe_load((MESSAGES_DIR / "calculators.zh.yml").read_text(encoding="utf-8")))
+    assert en == zh
+    assert en and all(key.startswith("calc.") for key in en)
+
+
+def test_every_chinese_calculator_text_has_the_placeholders_of_the_english_one() -> None:
+    en, zh = catalogue("en"), catalogue("zh")
+    for key in (k for k in en if k.startswith("calc.")):
+        assert set(re.findall(r"\{(\w+)\}", en[key])) == set(re.findall(r"\{(\w+)\}", zh[key])), key
+
+
+async def chinese_conversation(calculator: str, opening: str, answers: Dict[str, str]):  # type: ignore[no-untyped-def]
+    """Starts `calculator` with `opening`, then for each slot the form asks: the question, the answer.
+
+    Returns (every text the bot said, the slots at the end, the result message)."""
+    validator = {
+        "annual_reconciliation": ValidateAnnualReconciliationForm,
+        "monthly_withholding": ValidateMonthlyWithholdingForm,
+        "annual_bonus": ValidateAnnualBonusForm,
+        "small_scale_vat": ValidateSmallScaleVatForm,
+    }[calculator]()
+    form = forms.CALCULATORS[calculator].form
+    slots: Dict[str, Any] = {"language": "zh"}
+    said: List[str] = []
+    messages, events = await run(validator, make_tracker(opening, intent="start_calculation", slots=slots))
+    said += [m["text"] for m in messages]
+    slots.update(slot_values(events))
+    last = opening
+    for slot in forms.CALCULATORS[calculator].slots:
+        if slots.get(slot) is not None:
+            continue
+        messages, _ = await run(forms.ASK_ACTIONS[slot](), make_tracker(last, slots=slots, form=form))
+        said += [m["text"] for m in messages]
+        assert messages[0]["custom"]["slot"] == slot
+        last = answers[slot]
+        intent = "deny" if last.startswith("没有") else "inform"
+        messages, events = await run(validator, make_tracker(last, intent=intent, slots=slots, form=form, requested=slot))
+        said += [m["text"] for m in messages]
+        slots.update(slot_values(events))
+        assert slots.get(slot) is not None, (slot, last, said)
+    action = {
+        "annual_reconciliation": calculators.CalculateAnnualReconciliation,
+        "monthly_withholding": calculators.CalculateMonthlyWithholding,
+        "annual_bonus": calculators.CalculateAnnualBonus,
+        "small_scale_vat": calculators.CalculateSmallScaleVat,
+    }[calculator]()
+    messages, _ = await run(action, make_tracker(last, slots=slots))
+    return said, slots, messages[0]
+
+
+def assert_all_chinese(message: Dict[str, Any]) -> None:
+    """No English left in the text, the working, the result label or the rules of a result."""
+    assert not english_left(message["text"]), english_left(message["text"])
+    result = message["custom"]["result"]
+    for step in result["steps"]:
+        assert not english_left(step["label"] + step["explanation"]), step
+    assert not english_left(result["result_label"])
+    for source in message["custom"]["sources"]:
+        assert not english_left(" ".join(str(v) for k, v in source.items() if k != "rule_id")), source
+    assert not english_left(message["custom"]["where_to_file"])
+
+
+async def test_annual_reconciliation_asked_and_answered_in_chinese() -> None:
+    said, slots, result = await chinese_conversation(
+        "annual_reconciliation", "帮我估算一下年度汇算能退多少税",
+        {"annual_income": "24万", "social_insurance": "每月2000", "special_additional": "两千",
+         "tax_withheld": "已经预缴了1.2万"},
+    )
+    assert said[0].startswith("我们来计算您2026年的综合所得年度汇算估算") and "4项" in said[0]
+    assert "全年的税前工资薪金收入" in said[1] and "2026年" in said[1]
+    assert "社会保险和住房公积金" in said[2]
+    assert "每月 2,000.00 元，折合每年 24,000.00 元" in said[3]  # the note on the conversion
+    assert "专项附加扣除" in said[4] and "个人所得税App" in said[5] and len(said) == 6
+    assert all(not english_left(text) for text in said), said
+    assert slots["annual_income"] == 240000.0 and slots["social_insurance"] == 24000.0
+    assert slots["special_additional"] == 2000.0 and slots["tax_withheld"] == 12000.0
+    custom = result["custom"]
+    assert custom["summary"]["refund"] == "1320.00" and custom["language"] == "zh"
+    assert custom["result"]["result"] == "-1320.00"  # the same figures as in English
+    text = result["text"]
+    for words in ("2026年度综合所得汇算估算：可退税 1,320.00 元", "应纳税所得额 132,000.00 元", "税率 10%",
+                  "速算扣除数 2,520.00 元", "计算过程：", "- 专项附加扣除：24,000.00（按您申报的每月 2,000.00 × 12个月）",
+                  "依据的规定：", "《中华人民共和国个人所得税法》", "2019-01-01起适用", "估算", "个人所得税App",
+                  "自然人电子税务局"):
+        assert words in text, words
+    assert [s["label"] for s in custom["result"]["steps"]][:2] == ["工资、薪金所得", "综合所得收入额"]
+    assert_all_chinese(result)
+
+
+async def test_annual_reconciliation_amount_due_in_chinese() -> None:
+    said, _, result = await chinese_conversation(
+        "annual_reconciliation", "我要算个税汇算，年薪40万",
+        {"social_insurance": "没有", "special_additional": "没有专项附加", "tax_withheld": "一万"},
+    )
+    assert "需补税 43,080.00 元" in result["text"] and "需要补税" in result["text"]
+    assert result["custom"]["summary"]["amount_due"] == "43080.00"
+    assert_all_chinese(result)
+
+
+async def test_monthly_withholding_asked_and_answered_in_chinese() -> None:
+    said, slots, result = await chinese_conversation(
+        "monthly_withholding", "我想算本月工资预扣的个税，月薪2万",
+        {"monthly_social_insurance": "2200", "monthly_special_additional": "三千", "withholding_month": "三月"},
+    )
+    assert slots["monthly_salary"] == 20000.0
+    assert slots["withholding_month"] == 11.0  # "本月" in the first message: November (today is fixed)
+    assert said[0].startswith("我们来计算您2026年的工资薪金每月预扣预缴估算") and "2项" in said[0]
+    assert "每月从您工资中扣缴的社会保险和住房公积金" in said[1]
+    assert all(not english_left(text) for text in said), said
+    assert "2026年11月预扣预缴税额估算" in result["text"]
+    assert_all_chinese(result)
+
+
+async def test_monthly_withholding_result_for_march_in_chinese() -> None:
+    slots = {"monthly_salary": 20000.0, "monthly_social_insurance": 2200.0, "monthly_special_additional": 3000.0,
+             "withholding_month": 3.0, "language": "zh"}
+    messages, _ = await run(calculators.CalculateMonthlyWithholding(), make_tracker("三月", slots=slots))
+    message = messages[0]
+    assert message["custom"]["summary"]["withheld_this_month"] == "294.00"
+    assert "2026年3月预扣预缴税额估算：294.00 元" in message["text"]
+    assert "1月至3月累计预扣预缴应纳税所得额为 29,400.00 元" in message["text"]
+    assert "- 3月预扣预缴税额：294.00" in message["text"] and "- 1月预扣预缴税额" not in message["text"]
+    labels = [s["label"] for s in message["custom"]["result"]["steps"]]
+    assert labels == ["每月基本减除费用", "1月预扣预缴税额", "2月预扣预缴税额", "3月预扣预缴税额", "累计预扣预缴税额"]
+    assert_all_chinese(message)
+
+
+async def test_annual_bonus_asked_and_answered_in_chinese() -> None:
+    said, slots, result = await chinese_conversation(
+        "annual_bonus", "帮我算一下年终奖要交多少税", {"bonus_amount": "3.7万"},
+    )
+    assert said[1] == "全年一次性奖金（税前）是多少？例如“50000”或“5万”。"
+    assert slots["bonus_amount"] == 37000.0
+    text = result["text"]
+    assert "2026年全年一次性奖金 37,000.00 元 单独计税，应纳税额 3,490.00 元" in text
+    assert "税后到手 33,510.00 元" in text
+    assert "提示：这笔奖金刚好超过 36,000.00 元 的临界点" in text and "多得 1,410.00 元" in text
+    assert result["custom"]["result"]["tax"] == "3490.00" and result["custom"]["cliff"]["in_dead_zone"] is True
+    assert not english_left(" ".join(s["label"] + s["explanation"] for s in result["custom"]["cliff"]["steps"]))
+    assert_all_chinese(result)
+
+
+async def test_small_scale_vat_asked_and_answered_in_chinese() -> None:
+    said, slots, result = await chinese_conversation(
+        "small_scale_vat", "小规模纳税人增值税怎么算，这个季度卖了35万", {"vat_period": "按季"},
+    )
+    assert slots["sales_amount"] == 350000.0 and slots["vat_period"] == "quarter"
+    text = result["text"]
+    assert "本季度应纳增值税 3,500.00 元（350,000.00 元 × 征收率 1%）" in text
+    assert "附加税费（小规模纳税人减半征收）210.00 元，合计 3,710.00 元" in text
+    assert "城市维护建设税（市区）" in text and "电子税务局" in text
+    assert result["custom"]["result"]["total"] == "3710.00"
+    assert_all_chinese(result)
+
+
+async def test_small_scale_vat_asked_step_by_step_in_chinese() -> None:
+    said, slots, result = await chinese_conversation(
+        "small_scale_vat", "帮我算增值税", {"sales_amount": "12万", "vat_period": "按月"},
+    )
+    assert "本期不含增值税的销售额是多少" in said[1] and "按月还是按季度" in said[2]
+    assert "本月销售额 120,000.00 元 未超过 100,000.00 元" not in result["text"]  # 120,000 > 100,000: taxed
+    assert "本月应纳增值税 1,200.00 元" in result["text"]
+    assert_all_chinese(result)
+
+
+@pytest.mark.parametrize(
+    "text, slot, expected",
+    [
+        ("24万", "annual_income", 240000.0),
+        ("2.4万", "annual_income", 24000.0),
+        ("10万元", "annual_income", 100000.0),
+        ("¥5000/月", "annual_income", 60000.0),
+        ("月薪1.2万", "annual_income", 144000.0),
+        ("三千五", "social_insurance", 3500.0),
+        ("没有", "social_insurance", 0.0),
+        ("无", "special_additional", 0.0),
+        ("零", "special_additional", 0.0),
+        ("没有专项附加", "special_additional", 0.0),
+        ("一分没交", "tax_withheld", 0.0),
+        ("个税没扣过", "tax_withheld", 0.0),
+    ],
+)
+async def test_chinese_answers_in_taxpayers_notations(text: str, slot: str, expected: float) -> None:
+    slots = {"annual_income": 1000000.0} if slot != "annual_income" else None
+    tracker = make_tracker(text, form="annual_reconciliation_form", requested=slot, slots=slots)
+    _, events = await run(ValidateAnnualReconciliationForm(), tracker)
+    assert slot_values(events)[slot] == expected
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [("3月", 3.0), ("三月", 3.0), ("3月份", 3.0), ("第3个月", 3.0), ("第三个月", 3.0), ("十二月份", 12.0),
+     ("十一月", 11.0), ("本月", 11.0), ("上个月", 10.0), ("七", 7.0)],
+)
+async def test_chinese_months(text: str, expected: float) -> None:
+    tracker = make_tracker(text, form="monthly_withholding_form", requested="withholding_month")
+    _, events = await run(ValidateMonthlyWithholdingForm(), tracker)
+    assert slot_values(events)["withholding_month"] == expected
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [("按月", "month"), ("按季", "quarter"), ("季度", "quarter"), ("月度", "month"), ("按季度申报", "quarter"),
+     ("每个月报一次", "month")],
+)
+async def test_chinese_vat_periods(text: str, expected: str) -> None:
+    tracker = make_tracker(text, form="small_scale_vat_form", requested="vat_period")
+    _, events = await run(ValidateSmallScaleVatForm(), tracker)
+    assert slot_values(events)["vat_period"] == expected
+
+
+@pytest.mark.parametrize(
+    "text, intent, requested, slots, changed",
+    [
+        ("不对 我收入是25万", "deny", "tax_withheld", {"social_insurance": 24000.0}, ("annual_income", 250000.0)),
+        ("改成25万", "inform", "social_insurance", {}, ("annual_income", 250000.0)),
+        ("不对，是25万", "deny", "social_insurance", {}, ("annual_income", 250000.0)),
+        ("不是2万，是2.5万", "deny", "tax_withheld", {"social_insurance": 20000.0, "special_additional": 0.0},
+         ("social_insurance", 25000.0)),
+    ],
+)
+async def test_chinese_corrections_change_an_earlier_answer(
+    text: str, intent: str, requested: str, slots: Dict[str, Any], changed: Any
+) -> None:
+    tracker = make_tracker(text, intent=intent, form="annual_reconciliation_form", requested=requested,
+                           slots={"annual_income": 240000.0, **slots})
+    messages, events = await run(ValidateAnnualReconciliationForm(), tracker)
+    slot, value = changed
+    assert slot_values(events) == {slot: value}
+    assert messages[0]["custom"]["status"] == "updated" and messages[0]["text"].startswith("已更改：")
+    assert format_money_text(value) in messages[0]["text"]
+
+
+def format_money_text(value: float) -> str:
+    return f"{value:,.2f} 元"
+
+
+async def test_a_bare_no_is_not_a_zero_when_it_corrects() -> None:
+    tracker = make_tracker("不对", intent="deny", form="annual_reconciliation_form", requested="special_additional",
+                           slots={"annual_income": 240000.0})
+    messages, events = await run(ValidateAnnualReconciliationForm(), tracker)
+    assert events == [SlotSet("special_additional", None)]
+    assert messages[0]["text"] == "抱歉，我没有看懂您说的每月专项附加扣除。请按“3000”或“没有”这样的格式回答。"
+
+
+@pytest.mark.parametrize(
+    "action, form, slot, text, slots, reason",
+    [
+        (ValidateAnnualReconciliationForm(), "annual_reconciliation_form", "social_insurance", "30万",
+         {"annual_income": 240000.0}, "300,000.00 元超过了您的全年工资薪金收入（240,000.00 元），而个人缴费是从工资中支付的"),
+        (ValidateAnnualBonusForm(), "annual_bonus_form", "bonus_amount", "负五千", {}, "金额不能为负数"),
+        (ValidateAnnualBonusForm(), "annual_bonus_form", "bonus_amount", "0元", {}, "金额必须大于零"),
+        (ValidateAnnualBonusForm(), "annual_bonus_form", "bonus_amount", "200亿", {}, "可能是输入有误"),
+        (ValidateMonthlyWithholdingForm(), "monthly_withholding_form", "withholding_month", "13月", {},
+         "没有13月：一个纳税年度只有1月至12月"),
+        (ValidateSmallScaleVatForm(), "small_scale_vat_form", "sales_amount", "一年120万", {}, "一个季度的销售额"),
+    ],
+)
+async def test_impossible_values_are_refused_in_chinese(
+    action: Any, form: str, slot: str, text: str, slots: Dict[str, Any], reason: str
+) -> None:
+    tracker = make_tracker(text, form=form, requested=slot, slots=slots)
+    messages, events = await run(action, tracker)
+    assert SlotSet(slot, None) in events
+    assert messages[-1]["custom"]["status"] == "invalid" and messages[-1]["custom"]["slot"] == slot
+    assert messages[-1]["text"].startswith("抱歉，这个回答不能作为") and reason in messages[-1]["text"]
+    assert not english_left(messages[-1]["text"])
+
+
+async def test_an_unclear_chinese_answer_is_asked_again_in_chinese() -> None:
+    tracker = make_tracker("不太清楚", form="annual_bonus_form", requested="bonus_amount")
+    messages, events = await run(ValidateAnnualBonusForm(), tracker)
+    assert events == [SlotSet("bonus_amount", None)]
+    assert messages[0]["text"] == "抱歉，我没有看懂您说的全年一次性奖金。请按“50000”或“5万”这样的格式回答。"
+
+
+async def test_a_conversion_note_in_chinese() -> None:
+    tracker = make_tracker("一年24万", form="monthly_withholding_form", requested="monthly_salary")
+    messages, events = await run(ValidateMonthlyWithholdingForm(), tracker)
+    assert slot_values(events)["monthly_salary"] == 20000.0
+    assert messages[0]["text"] == "已记录：月工资为每年 240,000.00 元，折合每月 20,000.00 元。"
+
+
+async def test_a_year_without_rules_is_refused_in_chinese() -> None:
+    tracker = make_tracker("帮我算2030年的年终奖个税", intent="start_calculation")
+    messages, events = await run(ValidateAnnualBonusForm(), tracker)
+    assert slot_values(events)["tax_year"] is None
+    assert messages[0]["text"].startswith("我们来计算您2026年的全年一次性奖金个人所得税")
+    assert messages[-1]["text"] == (
+        "抱歉，我没有2030年的税收规则数据：全年一次性奖金个人所得税目前只能计算2019年至2027年。"
+        "除非您指定其中一个年份，我将按2026年计算。"
+    )
+    result = await run(calculators.CalculateAnnualBonus(),
+                       make_tracker("五万", slots={"bonus_amount": 50000.0, "tax_year": 2030.0}))
+    message = result[0][0]
+    assert message["custom"]["error"] == "no_rules_for_year"
+    assert message["text"].startswith("抱歉，我无法计算2030年的全年一次性奖金个人所得税") and "2019年至2027年" in message["text"]
+
+
+async def test_a_chinese_tax_year_is_noted() -> None:
+    tracker = make_tracker("是2025年的", form="annual_bonus_form", requested="bonus_amount")
+    messages, events = await run(ValidateAnnualBonusForm(), tracker)
+    assert events == [SlotSet("tax_year", 2025.0)]
+    assert messages[0]["text"] == "已记录：我将按2025年计算全年一次性奖金个人所得税。"
+
+
+@pytest.mark.parametrize("text", ["算了", "不算了", "不用了", "取消", "停", "算了吧", "不用算了"])
+@pytest.mark.parametrize("intent", ["stop_form", "deny", "inform"])
+async def test_chinese_cancel_words_are_never_an_answer(text: str, intent: str) -> None:
+    # whatever NLU makes of it, "不用了" must not become "none" (0) for the question being asked
+    tracker = make_tracker(text, intent=intent, form="annual_reconciliation_form", requested="social_insurance",
+                           slots={"annual_income": 240000.0})
+    messages, events = await run(ValidateAnnualReconciliationForm(), tracker)
+    assert events == [] and messages == []
+
+
+async def test_cancel_in_chinese_names_the_calculator_and_forgets_the_figures() -> None:
+    events = [{"event": "active_loop", "name": "small_scale_vat_form"}, {"event": "active_loop", "name": None}]
+    tracker = make_tracker("算了", intent="stop_form", slots={"sales_amount": 120000.0}, events=events)
+    messages, result = await run(calculators.CancelCalculation(), tracker)
+    assert messages[0]["custom"] == {"kind": "form", "calculator": "small_scale_vat", "slot": None,
+                                     "status": "cancelled"}
+    assert messages[0]["text"] == (
+        "好的，已停止小规模纳税人增值税的计算，您提供的数据也已清除。您可以继续咨询税务问题，或随时重新开始计算。"
+    )
+    assert SlotSet("sales_amount", None) in result
+    messages, _ = await run(calculators.CancelCalculation(), make_tracker("取消", intent="stop_form"))
+    assert messages[0]["text"].startswith("好的，已停止本次计算")
+
+
+async def test_interruptions_in_chinese() -> None:
+    # a question without a question mark is left to the rules
+    tracker = make_tracker("24000的社保正常吗", intent="ask_tax_question", form="annual_reconciliation_form",
+                           requested="social_insurance", slots={"annual_income": 240000.0})
+    assert await run(ValidateAnnualReconciliationForm(), tracker) == ([], [])
+    # asking for the same calculation again
+    tracker = make_tracker("我要算年终奖", intent="start_calculation", form="annual_bonus_form",
+                           requested="bonus_amount")
+    messages, _ = await run(ValidateAnnualBonusForm(), tracker)
+    assert messages[0]["text"] == "我们正在计算您的全年一次性奖金个人所得税，请继续回答。"
+
+
+async def test_which_calculator_in_chinese() -> None:
+    messages, _ = await run(forms.AskWhichCalculator(), make_tracker("帮我算个税", "start_calculation"))
+    assert messages[0]["text"] == "我可以为您估算以下四项，您想算哪一项？"
+    assert [b["title"] for b in messages[0]["buttons"]] == [
+        "综合所得年度汇算（退税/补税）", "本月工资预扣预缴个税", "全年一次性奖金个税", "小规模纳税人增值税"]
+    payloads = [b["payload"] for b in messages[0]["buttons"]]
+    assert payloads == ['/start_calculation{"calculator": "%s"}' % name for name in forms.CALCULATORS]
+
+
+async def test_the_language_slot_decides_when_the_answer_has_no_words() -> None:
+    tracker = make_tracker("240000", slots={"language": "zh"}, form="annual_reconciliation_form")
+    messages, _ = await run(forms.ASK_ACTIONS["social_insurance"](), tracker)
+    assert messages[0]["text"].startswith("您2026年个人缴纳的社会保险和住房公积金")
+    tracker = make_tracker("240000", slots={"language": "en"}, form="annual_reconciliation_form")
+    messages, _ = await run(forms.ASK_ACTIONS["social_insurance"](), tracker)
+    assert messages[0]["text"].startswith("How much did you pay into social insurance")
+
+
+@pytest.mark.parametrize(
+    "calculator, slots",
+    [
+        ("annual_reconciliation", {"annual_income": 100000.0, "social_insurance": 0.0, "special_additional": 0.0,
+                                   "tax_withheld": 0.0}),
+        ("annual_reconciliation", {"annual_income": 50000.0, "social_insurance": 0.0, "special_additional": 0.0,
+                                   "tax_withheld": 0.0}),
+        ("annual_reconciliation", {"annual_income": 1500000.0, "social_insurance": 24000.0,
+                                   "special_additional": 3000.0, "tax_withheld": 200000.0}),
+        ("monthly_withholding", {"monthly_salary": 80000.0, "monthly_social_insurance": 2200.0,
+                                 "monthly_special_additional": 3000.0, "withholding_month": 12.0}),
+        ("annual_bonus", {"bonus_amount": 20000.0}),
+        ("annual_bonus", {"bonus_amount": 1000000.0}),
+        ("small_scale_vat", {"sales_amount": 50000.0, "vat_period": "month"}),
+    ],
+)
+def test_every_working_line_and_rule_of_the_four_calculators_has_chinese(
+    calculator: str, slots: Dict[str, Any]
+) -> None:
+    """The library's and the rules data's English texts all have an up-to-date Chinese entry, in every
+    year a calculator covers (a change to them in actions/taxcalc or knowledge/rules/tax_rules.yml
+    needs one in calculators.*.yml)."""
+    years = forms.supported_years(calculator)
+    assert years
+    for year in years:
+        message = calculators.result_message(calculator, slots, year, "zh")
+        assert_all_chinese(message)
+        if calculator == "annual_bonus":
+            cliff = message["custom"]["cliff"]
+            steps = " ".join(s["label"] + s["explanation"] for s in cliff["steps"])
+            assert not english_left(steps + cliff["result_label"]), year
+
+
+def test_an_english_text_without_a_chinese_entry_stays_english() -> None:
+    assert calculators.translated("calc.step.label", "Some new step", "zh") == "Some new step"
+    assert calculators.translated("calc.step.label", "Month 7 withholding", "zh") == "7月预扣预缴税额"
+    assert calculators.translated("calc.rule.article_text", "Article 11", "zh") == "第十一条"
+    stale = {"rule_id": "iit.basic_deduction", "title": "A title the catalogue does not know", "authority": "x",
+             "document": "y", "article": None, "valid_from": "2019-01-01", "valid_to": None}
+    assert calculators.localized_rule(stale, "zh")["title"] == "A title the catalogue does not know"
+
+
+async def test_a_chinese_answer_with_a_negation_is_not_a_correction() -> None:
+    tracker = make_tracker("不是每个月都交，全年一共1万", form="annual_reconciliation_form", requested="social_insurance",
+                           slots={"annual_income": 240000.0})
+    _, events = await run(ValidateAnnualReconciliationForm(), tracker)
+    assert slot_values(events) == {"social_insurance": 10000.0}
