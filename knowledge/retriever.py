@@ -14,13 +14,14 @@ import bm25s
 import numpy as np
 from sklearn.linear_model import LogisticRegression
 
+from knowledge.domain import DomainClassifier
 from knowledge.encoder import Encoder
 from knowledge.schema import LANGUAGES, Article, article_files
 from knowledge.text import language_of, tokenize
 
 logger = logging.getLogger(__name__)
 
-INDEX_VERSION = "5"
+INDEX_VERSION = "6"
 DENSE_WEIGHT = 0.8
 LEXICAL_SATURATION = 6.0
 ANSWER_UNIT_DISCOUNT = 0.9
@@ -124,6 +125,34 @@ def embed_units(encoder: Encoder, kinds: np.ndarray, texts: Sequence[str]) -> np
     return vectors
 
 
+def embed_units_cached(encoder: Encoder, kinds: np.ndarray, texts: Sequence[str], cache_dir: Path) -> np.ndarray:
+    """`embed_units`, reusing the vectors of texts embedded before by the same encoder.
+
+    Editing one article re-embeds only its changed texts; the store is one file per encoder.
+    """
+    store = Path(cache_dir) / f"embeddings-{hashlib.sha256(encoder.name.encode()).hexdigest()[:16]}.npz"
+    keys = [hashlib.sha1(f"{int(kind)}\x00{text}".encode("utf-8")).hexdigest() for kind, text in zip(kinds, texts)]
+    known: Dict[str, np.ndarray] = {}
+    if store.exists():
+        try:
+            with np.load(store) as stored:
+                known = dict(zip(stored["keys"].tolist(), stored["vectors"]))
+        except (OSError, KeyError, ValueError) as error:
+            logger.warning("Ignoring a broken embedding store %s: %s", store, error)
+    missing = [i for i, key in enumerate(keys) if key not in known]
+    if missing:
+        fresh = embed_units(encoder, kinds[missing], [texts[i] for i in missing])
+        for i, vector in zip(missing, fresh):
+            known[keys[i]] = vector
+        store.parent.mkdir(parents=True, exist_ok=True)
+        tmp = store.with_suffix(".tmp.npz")
+        wanted = set(keys)
+        kept = [k for k in known if k in wanted]
+        np.savez(tmp, keys=np.array(kept), vectors=np.stack([known[k] for k in kept]))
+        tmp.replace(store)
+    return np.stack([known[key] for key in keys]).astype(np.float32)
+
+
 def _lexical_documents(articles: Sequence[Article], units: Units, mask: np.ndarray) -> List[List[str]]:
     """One BM25 document per article with the tokens of both languages, so mixed queries match both."""
     documents: List[List[str]] = [[] for _ in articles]
@@ -161,42 +190,57 @@ class _Scorer:
         return fused, dense, lexical
 
 
-def features(fused: np.ndarray, dense: np.ndarray, lexical: np.ndarray) -> np.ndarray:
-    """Calibration features of one query's score arrays."""
+def features(fused: np.ndarray, dense: np.ndarray, lexical: np.ndarray, in_domain: float) -> np.ndarray:
+    """Calibration features of one query: its score arrays and the domain classifier's probability."""
     order = np.argsort(-fused)
     top, second = order[0], order[1] if len(order) > 1 else order[0]
     return np.array(
-        [fused[top], dense[top], lexical[top], fused[top] - fused[second], float(dense.max())],
+        [fused[top], dense[top], lexical[top], fused[top] - fused[second], float(dense.max()), in_domain],
         dtype=np.float64,
     )
+
+
+def _domain_texts(units: Units, mask: np.ndarray) -> List[str]:
+    """The in-domain examples for the domain classifier: titles and question variants under `mask`."""
+    return [units.text[i] for i in np.flatnonzero(mask & (units.kind != UNIT_ANSWER))]
 
 
 def calibrate(
     articles: Sequence[Article],
     units: Units,
     encoder: Encoder,
-    off_topic: Sequence[str],
+    off_topic: Dict[str, List[str]],
     language: str = "en",
 ) -> Calibration:
-    """Fit the confidence of one language on its held-out question variants (two folds) and off-topic sentences."""
+    """Fit the confidence of one language on its held-out question variants (two folds) and off-topic sentences.
+
+    Each fold's scorer and domain classifier are built without that fold's variants and off-topic
+    sentences, so every feature is out-of-sample.
+    """
     question_ids = np.flatnonzero((units.kind == UNIT_QUESTION) & (np.array(units.language) == language))
+    own = off_topic.get(language, [])
+    others = [text for lang, texts in off_topic.items() if lang != language for text in texts]
     rows: List[np.ndarray] = []
     correct: List[int] = []
     domain: List[int] = []
-    off_vectors = encoder.encode_queries(list(off_topic)) if off_topic else np.zeros((0, units.vectors.shape[1]))
+    off_vectors = encoder.encode_queries(list(own)) if own else np.zeros((0, units.vectors.shape[1]))
     for fold in (0, 1):
         held_out = question_ids[(np.arange(len(question_ids)) % 2) == fold]
         mask = np.ones(len(units.text), dtype=bool)
         mask[held_out] = False
         scorer = _Scorer(articles, units, mask)
-        for i in held_out:
+        classifier = DomainClassifier(_domain_texts(units, mask), own[1 - fold :: 2] + others)
+        held_texts = [units.text[i] for i in held_out]
+        held_domain = classifier.probability(held_texts)
+        for i, p in zip(held_out, held_domain):
             fused, dense, lexical = scorer.scores(units.text[i], units.vectors[i], language)
-            rows.append(features(fused, dense, lexical))
+            rows.append(features(fused, dense, lexical, float(p)))
             correct.append(int(np.argmax(fused) == units.article_index[i]))
             domain.append(1)
-        for sentence, vector in zip(off_topic[fold::2], off_vectors[fold::2]):
+        fold_off = own[fold::2]
+        for sentence, vector, p in zip(fold_off, off_vectors[fold::2], classifier.probability(fold_off)):
             fused, dense, lexical = scorer.scores(sentence, vector, language)
-            rows.append(features(fused, dense, lexical))
+            rows.append(features(fused, dense, lexical, float(p)))
             correct.append(0)
             domain.append(0)
     x = np.vstack(rows)
@@ -240,7 +284,11 @@ class Retriever:
         self.domain_threshold = domain_threshold
         self.key = key
         self._by_id = {article.id: article for article in self.articles}
-        self._scorer = _Scorer(self.articles, units, np.ones(len(units.text), dtype=bool))
+        everything = np.ones(len(units.text), dtype=bool)
+        self._scorer = _Scorer(self.articles, units, everything)
+        self._domain = DomainClassifier(
+            _domain_texts(units, everything), [t for language in LANGUAGES for t in load_off_topic(language)]
+        )
 
     @classmethod
     def build(
@@ -273,12 +321,10 @@ class Retriever:
                 logger.warning("Ignoring a broken index cache %s: %s", cache_file, error)
         if vectors is None or calibration is None:
             logger.info("Building the retrieval index %s for %d articles", key, len(articles))
-            vectors = embed_units(encoder, kinds, texts)
+            vectors = embed_units_cached(encoder, kinds, texts, Path(cache_dir))
             units = Units(owners, kinds, languages, texts, vectors)
-            calibration = {
-                language: calibrate(articles, units, encoder, load_off_topic(language), language)
-                for language in LANGUAGES
-            }
+            off_topic = {language: load_off_topic(language) for language in LANGUAGES}
+            calibration = {language: calibrate(articles, units, encoder, off_topic, language) for language in LANGUAGES}
             Path(cache_dir).mkdir(parents=True, exist_ok=True)
             tmp = cache_file.with_suffix(".tmp.npz")
             np.savez(tmp, vectors=vectors)
@@ -304,7 +350,8 @@ class Retriever:
         lang = language if language in self.calibration else language_of(text)
         vector = self.encoder.encode_queries([text])[0]
         fused, dense, lexical = self._scorer.scores(text, vector, lang)
-        correct, domain = self.calibration[lang].probabilities(features(fused, dense, lexical))
+        in_domain = float(self._domain.probability([text])[0])
+        correct, domain = self.calibration[lang].probabilities(features(fused, dense, lexical, in_domain))
         order = np.argsort(-fused)[:k]
         candidates = tuple(
             Candidate(self.articles[i], float(fused[i]), float(dense[i]), float(lexical[i])) for i in order
