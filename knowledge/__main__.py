@@ -1,4 +1,4 @@
-"""Command line: `python -m knowledge validate | build | ask TEXT | evaluate [FILE] | bench`."""
+"""Command line: `python -m knowledge validate | build | ask TEXT | evaluate [FILE] | bench | report`."""
 
 from __future__ import annotations
 
@@ -25,9 +25,20 @@ def main(argv: list[str] | None = None) -> int:
     ev.add_argument("file", nargs="?", default=None, help="one labelled file instead of the dev sets")
     ev.add_argument("--misses", default=str(PROJECT_ROOT / "var" / "eval" / "misses.tsv"))
     sub.add_parser("bench", help="time query embedding and whole searches")
+    rp = sub.add_parser("report", help="review report: expiring and expired policies, stale reviews, open doubts")
+    rp.add_argument("--today", default=None, help="the report's date (YYYY-MM-DD); today by default")
     args = parser.parse_args(argv)
 
     settings = KnowledgeSettings.from_env()
+    if args.command == "report":
+        import datetime as dt
+
+        from knowledge.report import report_for
+
+        today = dt.date.fromisoformat(args.today) if args.today else dt.date.today()
+        report = report_for(settings.articles_dir, today)
+        print(report.render())
+        return 1 if report.errors else 0
     if args.command == "validate":
         problems = list(validate_directory(settings.articles_dir))
         for problem in problems:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from typing import Any, Dict, List, Optional
 
@@ -14,11 +15,12 @@ from actions.knowledge import ActionAnswerKnowledge
 
 
 def make_tracker(text: str, intent: str = "ask_tax_question", entities: Optional[List[Dict[str, Any]]] = None,
-                 failed_turns: float = 0) -> Tracker:
-    message = {"text": text, "intent": {"name": intent, "confidence": 0.9}, "entities": entities or []}
+                 failed_turns: float = 0, language: str = "en", metadata: Optional[Dict[str, Any]] = None) -> Tracker:
+    message = {"text": text, "intent": {"name": intent, "confidence": 0.9}, "entities": entities or [],
+               "metadata": metadata or {}}
     return Tracker(
         sender_id="taxpayer-1",
-        slots={"failed_turns": failed_turns, "last_article_id": None},
+        slots={"failed_turns": failed_turns, "last_article_id": None, "language": language},
         latest_message=message,
         events=[{"event": "user", "text": text, "parse_data": message}],
         paused=False,
@@ -90,3 +92,62 @@ async def test_unknown_button_article_falls_back_to_search(action: ActionAnswerK
     entities = [{"entity": "article_id", "value": "no-such-article"}]
     message, _ = await run(action, make_tracker('/ask_tax_question{"article_id": "no-such-article"}', entities=entities))
     assert message["custom"]["kind"] == "fallback"
+
+
+async def test_a_chinese_question_gets_a_chinese_answer_with_the_chinese_source(action: ActionAnswerKnowledge) -> None:
+    message, _ = await run(action, make_tracker("个税起征点是多少 一个月挣多少才要交税"))
+    custom = message["custom"]
+    assert custom["kind"] == "answer" and custom["article_id"] == "iit-basic-deduction"
+    assert custom["language"] == "zh" and "6万" in message["text"] or "60000" in message["text"]
+    assert "来源：" in message["text"] and "2019-01-01起施行" in message["text"]
+    assert custom["sources"][0]["document"].startswith("《中华人民共和国个人所得税法》") or "个人所得税法" in custom["sources"][0]["document"]
+    assert "Source:" not in message["text"]
+
+
+async def test_mixed_chinese_and_english_is_answered_in_chinese(action: ActionAnswerKnowledge) -> None:
+    message, _ = await run(action, make_tracker("IIT 汇算 deadline 是哪天"))
+    assert message["custom"]["language"] == "zh"
+    assert message["custom"]["kind"] in ("answer", "clarify")
+    if message["custom"]["kind"] == "answer":
+        assert message["custom"]["article_id"] == "iit-annual-reconciliation"
+    else:
+        assert any("iit-annual-reconciliation" in b["payload"] for b in message["buttons"])
+        assert message["text"].startswith("为了准确回答") and all(not b["title"].isascii() for b in message["buttons"])
+
+
+async def test_a_button_without_language_follows_the_page_preference(action: ActionAnswerKnowledge) -> None:
+    payload = '/ask_tax_question{"article_id": "vat-small-scale-exemption"}'
+    entities = [{"entity": "article_id", "value": "vat-small-scale-exemption"}]
+    zh, _ = await run(action, make_tracker(payload, entities=entities, metadata={"language": "zh"}))
+    assert "小规模纳税人" in zh["text"] and zh["custom"]["title"] == zh["custom"]["title"].strip()
+    en, _ = await run(action, make_tracker(payload, entities=entities, metadata={"language": "en"}))
+    assert "small-scale" in en["text"].lower()
+    slot_only, _ = await run(action, make_tracker(payload, entities=entities, language="zh"))
+    assert "来源：" in slot_only["text"]
+
+
+async def test_chinese_off_topic_and_clarify_are_chinese(action: ActionAnswerKnowledge) -> None:
+    off, _ = await run(action, make_tracker("明天北京天气怎么样"))
+    assert off["custom"]["kind"] == "out_of_scope" and "12366" in off["text"] and "抱歉" in off["text"]
+    fallback, _ = await run(action, make_tracker("啊啊啊", intent="nlu_fallback", failed_turns=1))
+    assert fallback["custom"]["kind"] == "fallback" and "转人工" in fallback["text"]
+
+
+@pytest.mark.parametrize(
+    "today, kind",
+    [(dt.date(2026, 12, 1), "answer"), (dt.date(2027, 12, 31), "answer"), (dt.date(2028, 1, 1), "expired")],
+)
+async def test_a_temporary_policy_is_never_served_as_current_after_it_ends(
+    knowledge_service, today: dt.date, kind: str  # type: ignore[no-untyped-def]
+) -> None:
+    action = ActionAnswerKnowledge(knowledge_service, clock=lambda: today)
+    payload = '/ask_tax_question{"article_id": "iit-annual-bonus"}'
+    entities = [{"entity": "article_id", "value": "iit-annual-bonus"}]
+    for language, ended in (("en", "has ended"), ("zh", "到期停止执行")):
+        message, _ = await run(action, make_tracker(payload, entities=entities, metadata={"language": language}))
+        assert message["custom"]["kind"] == kind
+        if kind == "expired":
+            assert ended in message["text"] and "12366" in message["text"] and "2027-12-31" in message["text"]
+            assert "body" not in message["custom"], "the ended rule's text is not served as current law"
+        else:
+            assert "2027" in message["text"]  # the answer says until when the relief applies
