@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test train validate nlu-eval bench bench-gateway bench-handoff bench-analytics demo-data eval clean
+.PHONY: install run test train validate nlu-eval bench bench-gateway bench-handoff bench-analytics demo-data eval kb-report clean
 
 install: $(STAMP)
 
@@ -26,6 +26,9 @@ validate: install
 
 eval: install
 	PYTHONPATH=. $(PY) -m knowledge evaluate
+
+kb-report: install
+	PYTHONPATH=. $(PY) -m knowledge report
 
 nlu-eval: install
 	$(PY) scripts/stack.py nlu-eval --folds 3

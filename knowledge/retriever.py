@@ -165,6 +165,26 @@ def _lexical_documents(articles: Sequence[Article], units: Units, mask: np.ndarr
     return documents
 
 
+class LexicalIndex:
+    """BM25 over whole articles in both languages, without embeddings (the agent console's search)."""
+
+    def __init__(self, articles: Sequence[Article]) -> None:
+        self.articles = tuple(articles)
+        owners, kinds, languages, texts = build_units(self.articles)
+        units = Units(owners, kinds, languages, texts, np.zeros((len(texts), 1), dtype=np.float32))
+        self._bm25 = bm25s.BM25()
+        self._bm25.index(_lexical_documents(self.articles, units, np.ones(len(texts), dtype=bool)), show_progress=False)
+
+    def search(self, query: str, limit: int = 5) -> List[Tuple[Article, float]]:
+        """The best-matching articles with their BM25 scores (only those that match at all)."""
+        tokens = tokenize(query)
+        if not tokens:
+            return []
+        scores = np.asarray(self._bm25.get_scores(tokens), dtype=np.float32)
+        order = [int(i) for i in np.argsort(-scores)[:limit] if scores[i] > 0]
+        return [(self.articles[i], float(scores[i])) for i in order]
+
+
 class _Scorer:
     """Raw scores of every article for a query, over a subset of the units."""
 

@@ -11,6 +11,8 @@ bash scripts/browser.sh
 
 echo "== knowledge base schema"
 $PY -m knowledge validate
+echo "== knowledge base review report (fails on an expired policy still in the base)"
+$PY -m knowledge report | tail -n 1
 echo "== rasa data validate"
 .venv/bin/rasa data validate --config config.yml --domain domain.yml --data nlu --fail-on-warnings
 echo "== train (only when inputs changed)"

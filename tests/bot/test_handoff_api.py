@@ -321,3 +321,9 @@ async def test_console_page_and_knowledge_search(aiohttp_client, make_handoff_ap
     body = await (await client.get("/agent/api/knowledge?q=tax audit inspection")).json()
     assert body["results"][0]["article_id"] == "proc-tax-audit" and body["results"][0]["answer"]
     assert body["results"][0]["source"]["effective_date"]
+    # Chinese articles are found in Chinese and shown in Chinese
+    body = await (await client.get("/agent/api/knowledge", params={"q": "税务稽查", "lang": "zh"})).json()
+    assert body["results"][0]["article_id"] == "proc-tax-audit"
+    assert "稽查" in body["results"][0]["title"] and "税务检查" in body["results"][0]["answer"]
+    body = await (await client.get("/agent/api/knowledge", params={"q": "灵活就业 社保", "lang": "zh"})).json()
+    assert body["results"][0]["article_id"].startswith("social-flexible")
