@@ -31,7 +31,7 @@ kb-report: install
 	PYTHONPATH=. $(PY) -m knowledge report
 
 nlu-eval: install
-	$(PY) scripts/stack.py nlu-eval --folds 3
+	$(PY) scripts/nlu_eval.py --folds 3
 
 bench: install
 	PYTHONPATH=. $(PY) -m knowledge bench

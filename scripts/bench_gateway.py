@@ -359,7 +359,7 @@ def main() -> int:
     if args.only in (None, "gateway"):
         results["gateway"] = run_one(f"gateway ({workers} workers)", bench_env, model, workers, True, plan, args, log_dir)
     if args.only in (None, "rasa"):
-        plain_env = dict(bench_env, RASA_NLU_CACHE_SIZE="0", RASA_WORKERS="1")  # stock `rasa run`
+        plain_env = dict(bench_env, RASA_WORKERS="1")  # stock `rasa run`, one process
         results["rasa"] = run_one("plain rasa run", plain_env, model, 1, False, plan, args, log_dir)
 
     print("\n== summary")

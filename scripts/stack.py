@@ -2,7 +2,6 @@
 
     python scripts/stack.py train        # train only if config, domain, nlu data or components changed
     python scripts/stack.py run          # train if needed, start everything, wait until healthy
-    python scripts/stack.py nlu-eval     # cross-validated intent F1 with and without the LM featurizer
 """
 
 from __future__ import annotations
@@ -193,8 +192,7 @@ def start_stack(env: Dict[str, str], ports: Ports, model: Path, gateway: bool = 
         env["RASA_TOKEN"] = secrets.token_urlsafe(24)
     python = str(VENV_BIN / "python")
     commands = [[python, "-m", "actions.server", "--port", str(ports.actions)]]
-    # scripts/rasa_worker.py is `rasa run` with an exact cache of NLU results (RASA_NLU_CACHE_SIZE=0: plain)
-    rasa = [str(VENV_BIN / "rasa")] if env.get("RASA_NLU_CACHE_SIZE") == "0" else [python, str(ROOT / "scripts" / "rasa_worker.py")]
+    rasa = [str(VENV_BIN / "rasa")]
     for port in ports.rasa_ports:
         commands.append([*rasa, "run", "--model", str(model), "--endpoints", str(endpoints),
                          "--credentials", "credentials.yml", "--port", str(port), "--interface", "127.0.0.1",
@@ -268,36 +266,10 @@ def run(env: Dict[str, str]) -> int:
             print("Stopped.")
 
 
-def nlu_eval(env: Dict[str, str], folds: int) -> int:
-    """Cross-validated intent F1 for config.yml and for the same pipeline without the LM featurizer."""
-    import yaml
-
-    config = yaml.safe_load((ROOT / "config.yml").read_text())
-    config["pipeline"] = [c for c in config["pipeline"] if c["name"] != "LanguageModelFeaturizer"]
-    VAR.mkdir(exist_ok=True)
-    variants = {"with_lm": ROOT / "config.yml", "without_lm": VAR / "config_without_lm.yml"}
-    variants["without_lm"].write_text(yaml.safe_dump(config, sort_keys=False))
-    for label, path in variants.items():
-        out = ROOT / "results" / f"nlu-{label}"
-        subprocess.run(
-            [str(VENV_BIN / "rasa"), "test", "nlu", "--nlu", "nlu/nlu.yml", "--config", str(path),
-             "--cross-validation", "--folds", str(folds), "--out", str(out), "--no-plot"],
-            cwd=ROOT, env=env, check=True,
-        )
-        report = out / "intent_report.json"
-        if report.exists():
-            import json
-
-            data = json.loads(report.read_text())
-            print(f"{label}: weighted F1={data['weighted avg']['f1-score']:.4f} macro F1={data['macro avg']['f1-score']:.4f}")
-    return 0
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("command", choices=["train", "run", "nlu-eval", "model-path"])
+    parser.add_argument("command", choices=["train", "run", "model-path"])
     parser.add_argument("--force", action="store_true", help="train even if nothing changed")
-    parser.add_argument("--folds", type=int, default=3)
     args = parser.parse_args()
     env = environment()
     if args.command == "train":
@@ -306,8 +278,6 @@ def main() -> int:
     if args.command == "model-path":
         print(train(env))
         return 0
-    if args.command == "nlu-eval":
-        return nlu_eval(env, args.folds)
     return run(env)
 
 

@@ -19,7 +19,7 @@ import yaml
 
 from bot.analytics.store import BufferFull, DurableWriter, iso, utcnow
 from knowledge import catalogue
-from knowledge.text import LANGUAGES, language_of
+from knowledge.text import LANGUAGES, detect_language, language_of
 
 log = logging.getLogger(__name__)
 
@@ -170,8 +170,9 @@ class SurveyService:
     ) -> List[Dict[str, Any]]:
         """Tag answers for feedback, log the turn, and append a rating request after an ending reply."""
         state = await self.state.get(conversation_id)
-        if not state.get("lang") and text.strip() and not text.strip().startswith("/"):
-            state["lang"] = language_of(text)
+        detected = detect_language(text)
+        if detected:  # the survey speaks the language of the taxpayer's latest message that has one
+            state["lang"] = detected
         language = state.get("lang") or "en"
         answers = unanswered = 0
         topic = None

@@ -1,0 +1,136 @@
+"""Cross-validated intent F1 per language, for the choices behind config.yml (`make nlu-eval`).
+
+Variants, each over the same stratified folds of all NLU examples (nlu/*.yml, both languages):
+- `bilingual`: config.yml as it is (one model, multilingual e5 sentence features);
+- `bilingual-no-dense`: the same without the sentence featurizer (sparse features only);
+- `per-language`: config.yml trained on one language's examples only, tested on that language.
+For each variant and language: weighted and macro intent F1, and the NLU's mean parse time.
+Reports go to results/nlu-eval.json and are printed as a table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import time
+from collections import defaultdict
+from pathlib import Path
+from typing import Dict, List, Sequence, Tuple
+
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+VENV_BIN = Path(sys.executable).parent
+OUT = ROOT / "results" / "nlu-eval"
+Example = Tuple[str, str]  # (text, intent)
+
+
+def load_examples() -> List[Example]:
+    """Every NLU example of every file in nlu/, one line each."""
+    from rasa.shared.nlu.training_data.loading import load_data
+
+    examples: List[Example] = []
+    for path in sorted((ROOT / "nlu").glob("*.yml")):
+        data = load_data(str(path))
+        for message in data.intent_examples:
+            examples.append((" ".join(str(message.get("text")).split()), str(message.get("intent"))))
+    return examples
+
+
+def write_nlu(path: Path, examples: Sequence[Example]) -> None:
+    by_intent: Dict[str, List[str]] = defaultdict(list)
+    for text, intent in examples:
+        by_intent[intent].append(text)
+    document = {"version": "3.1", "nlu": [
+        {"intent": intent, "examples": "".join(f"- {t}\n" for t in texts)} for intent, texts in sorted(by_intent.items())
+    ]}
+    path.write_text(yaml.safe_dump(document, allow_unicode=True, sort_keys=False, width=10_000), encoding="utf-8")
+
+
+def train(config: Path, data: Path, name: str, env: Dict[str, str]) -> Path:
+    subprocess.run(
+        [str(VENV_BIN / "rasa"), "train", "nlu", "--config", str(config), "--nlu", str(data), "--out", str(OUT),
+         "--fixed-model-name", name],
+        cwd=ROOT, env=env, check=True, stdout=subprocess.DEVNULL,
+    )
+    return OUT / f"{name}.tar.gz"
+
+
+async def predict(model: Path, texts: Sequence[str]) -> Tuple[List[str], float]:
+    from rasa.core.agent import Agent
+
+    agent = Agent.load(str(model))
+    predicted: List[str] = []
+    started = time.perf_counter()
+    for text in texts:
+        parsed = await agent.parse_message(text)
+        predicted.append(str((parsed.get("intent") or {}).get("name")))
+    return predicted, (time.perf_counter() - started) * 1000 / max(len(texts), 1)
+
+
+def scores(gold: Sequence[str], predicted: Sequence[str]) -> Dict[str, float]:
+    from sklearn.metrics import f1_score
+
+    return {
+        "weighted_f1": round(float(f1_score(gold, predicted, average="weighted", zero_division=0)), 4),
+        "macro_f1": round(float(f1_score(gold, predicted, average="macro", zero_division=0)), 4),
+        "n": len(gold),
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--folds", type=int, default=3)
+    parser.add_argument("--variants", default="bilingual,bilingual-no-dense,per-language")
+    args = parser.parse_args()
+    sys.path.insert(0, str(ROOT))
+    from sklearn.model_selection import StratifiedKFold
+
+    from knowledge.text import language_of
+
+    env = dict(os.environ, PYTHONPATH=str(ROOT), TF_CPP_MIN_LOG_LEVEL="2")
+    OUT.mkdir(parents=True, exist_ok=True)
+    examples = load_examples()
+    config = yaml.safe_load((ROOT / "config.yml").read_text())
+    no_dense = dict(config, pipeline=[c for c in config["pipeline"] if not c["name"].endswith("SentenceEmbeddingFeaturizer")])
+    (OUT / "config-no-dense.yml").write_text(yaml.safe_dump(no_dense, sort_keys=False))
+    configs = {"bilingual": ROOT / "config.yml", "bilingual-no-dense": OUT / "config-no-dense.yml",
+               "per-language": ROOT / "config.yml"}
+    folds = list(StratifiedKFold(args.folds, shuffle=True, random_state=42).split(examples, [i for _, i in examples]))
+    results: Dict[str, Dict[str, Dict[str, float]]] = {}
+    for variant in args.variants.split(","):
+        gold: Dict[str, List[str]] = defaultdict(list)
+        got: Dict[str, List[str]] = defaultdict(list)
+        timing: List[float] = []
+        for fold, (train_ids, test_ids) in enumerate(folds):
+            groups = [("en", "en"), ("zh", "zh")] if variant == "per-language" else [("all", None)]
+            for tag, language in groups:
+                train_set = [examples[i] for i in train_ids if language is None or language_of(examples[i][0]) == language]
+                test_set = [examples[i] for i in test_ids if language is None or language_of(examples[i][0]) == language]
+                data = OUT / f"train-{variant}-{fold}-{tag}.yml"
+                write_nlu(data, train_set)
+                print(f"{variant} fold {fold + 1}/{args.folds} {tag}: training on {len(train_set)}", flush=True)
+                model = train(configs[variant], data, f"{variant}-{fold}-{tag}", env)
+                predicted, ms = asyncio.run(predict(model, [t for t, _ in test_set]))
+                timing.append(ms)
+                for (text, intent), guess in zip(test_set, predicted):
+                    gold[language_of(text)].append(intent)
+                    got[language_of(text)].append(guess)
+        results[variant] = {lang: scores(gold[lang], got[lang]) for lang in sorted(gold)}
+        results[variant]["parse_ms"] = {"mean": round(sum(timing) / len(timing), 1)}  # type: ignore[dict-item]
+        print(variant, json.dumps(results[variant]), flush=True)
+    (ROOT / "results" / "nlu-eval.json").write_text(json.dumps(results, indent=2))
+    print("\n| variant | language | examples | weighted F1 | macro F1 |\n| --- | --- | --- | --- | --- |")
+    for variant, by_language in results.items():
+        for language, figures in by_language.items():
+            if language != "parse_ms":
+                print(f"| {variant} | {language} | {figures['n']} | {figures['weighted_f1']} | {figures['macro_f1']} |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
