@@ -14,6 +14,7 @@ from bot.errors import error_middleware, security_headers_middleware
 from bot.analytics.setup import setup_analytics
 from bot.handoff.setup import setup_handoff
 from bot.health import HealthService
+from bot.i18n_view import routes as i18n_routes
 from bot.keys import ENGINE, HEALTH, HTTP, METRICS, REDIS, ROUTING, SERVICE, SETTINGS, SIGNER, SIO, THROTTLE
 from bot.metrics import Metrics
 from bot.rasa_client import RasaClient
@@ -130,5 +131,6 @@ def create_app(
     sio.attach(app, socketio_path="socket.io")
     app[SIO] = sio
 
+    i18n_routes(app)  # GET /i18n.js: the pages' texts from the message catalogue
     setup_routes(app, settings.static_dir)
     return app

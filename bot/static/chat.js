@@ -13,110 +13,10 @@
   "use strict";
 
   /* ------------------------------------------------------------------ *
-   * UI strings: the one dictionary. The bot itself still answers in EN. *
+   * UI strings: the message catalogue's `page.*` keys (knowledge/messages/page.<lang>.yml),
+   * loaded before this script by /i18n.js. Without it the page keeps its HTML texts.
    * ------------------------------------------------------------------ */
-  var I18N = {
-    en: {
-      pageTitle: "TaxGuide – Beijing tax guidance",
-      skipToInput: "Skip to message box",
-      title: "TaxGuide",
-      subtitle: "Beijing tax service guidance assistant",
-      languageLabel: "Language",
-      newChat: "New conversation",
-      newChatShort: "New chat",
-      conversationHeading: "Conversation",
-      typing: "TaxGuide is typing…",
-      inputLabel: "Your question",
-      inputPlaceholder: "Ask a tax question…",
-      inputHint: "Press Enter to send, Shift+Enter for a new line.",
-      send: "Send",
-      disclaimer: "TaxGuide gives general guidance from published rules. It is not a tax ruling; check with the tax office for your own case.",
-      senderTaxpayer: "You said:",
-      senderBot: "TaxGuide said:",
-      senderAgent: "Tax officer said:",
-      agentName: "Tax officer",
-      sourceLabel: "Source:",
-      sourcesLabel: "Sources",
-      effectiveLabel: "Effective",
-      clarifyLabel: "Choose a topic",
-      calcCaption: "Calculation",
-      calcInputs: "Inputs",
-      calcStep: "Step",
-      calcValue: "Value",
-      calcExplanation: "Explanation",
-      calcResult: "Result:",
-      queuePosition: "You are number {n} in the queue for a tax officer.",
-      connLost: "Connection lost. Reconnecting…",
-      connRetry: "Connection lost. Reconnecting (attempt {n})…",
-      connBack: "Connection restored.",
-      connOffline: "You are offline. Messages will be sent when the connection returns.",
-      historyError: "Could not load the earlier conversation.",
-      welcome: "Hello! I am TaxGuide. Ask me about Beijing tax rules, for example individual income tax deductions, VAT or invoices.",
-      newChatStarted: "New conversation started.",
-      errRateLimited: "You are sending messages too quickly. Please wait {s} seconds and try again.",
-      errTooLong: "Your message is too long. Please shorten it and try again.",
-      errInvalid: "That message could not be sent. Please rephrase it.",
-      errGeneric: "Sorry, something went wrong. Please try again.",
-      ticketMessage: "Your message for a tax officer",
-      ticketMethod: "How should we contact you?",
-      ticketChat: "Reply here in the chat",
-      ticketPhone: "Phone",
-      ticketEmail: "E-mail",
-      ticketContact: "Phone number or e-mail address",
-      ticketSend: "Leave message",
-      ticketFailed: "Your message could not be sent. Please check it and try again."
-    },
-    zh: {
-      queuePosition: "您在人工服务队列中排第 {n} 位。",
-      pageTitle: "税务指引 TaxGuide – 北京税务咨询",
-      skipToInput: "跳到输入框",
-      title: "税务指引 TaxGuide",
-      subtitle: "北京税务服务咨询助手",
-      languageLabel: "语言",
-      newChat: "新对话",
-      newChatShort: "新对话",
-      conversationHeading: "对话",
-      typing: "TaxGuide 正在输入…",
-      inputLabel: "您的问题",
-      inputPlaceholder: "请输入您的税务问题…",
-      inputHint: "按 Enter 发送，Shift+Enter 换行。",
-      send: "发送",
-      disclaimer: "TaxGuide 根据已公布的规定提供一般性指引，不构成税务裁定；具体情况请向税务机关核实。",
-      senderTaxpayer: "您说：",
-      senderBot: "TaxGuide 说：",
-      senderAgent: "税务人员说：",
-      agentName: "税务人员",
-      sourceLabel: "来源：",
-      sourcesLabel: "来源",
-      effectiveLabel: "生效日期",
-      clarifyLabel: "请选择主题",
-      calcCaption: "计算过程",
-      calcInputs: "输入",
-      calcStep: "步骤",
-      calcValue: "数值",
-      calcExplanation: "说明",
-      calcResult: "结果：",
-      connLost: "连接已断开，正在重新连接…",
-      connRetry: "连接已断开，正在重新连接（第 {n} 次）…",
-      connBack: "连接已恢复。",
-      connOffline: "您已离线。连接恢复后将发送消息。",
-      historyError: "无法加载之前的对话。",
-      welcome: "您好！我是 TaxGuide。请询问北京税务相关规定，例如个人所得税专项附加扣除、增值税或发票问题。",
-      newChatStarted: "已开始新对话。",
-      errRateLimited: "您发送消息过于频繁，请等待 {s} 秒后再试。",
-      errTooLong: "您的消息过长，请缩短后重试。",
-      errInvalid: "该消息无法发送，请换一种说法。",
-      errGeneric: "抱歉，出现错误，请重试。",
-      ticketMessage: "给税务人员的留言",
-      ticketMethod: "我们如何联系您？",
-      ticketChat: "在此对话中回复",
-      ticketPhone: "电话",
-      ticketEmail: "电子邮件",
-      ticketContact: "电话号码或电子邮件地址",
-      ticketSend: "提交留言",
-      ticketFailed: "留言未能提交，请检查后重试。"
-    }
-  };
+  var STRINGS = (window.TAXGUIDE_I18N && window.TAXGUIDE_I18N.page) || { en: {}, zh: {} };
 
   var STORAGE_SESSION = "taxguide.session_id";
   var STORAGE_LANG = "taxguide.lang";
@@ -147,8 +47,8 @@
    * Small helpers                                                      *
    * ------------------------------------------------------------------ */
   function t(key, vars) {
-    var dict = I18N[state.lang] || I18N.en;
-    var s = Object.prototype.hasOwnProperty.call(dict, key) ? dict[key] : (I18N.en[key] || key);
+    var dict = STRINGS[state.lang] || STRINGS.en || {};
+    var s = Object.prototype.hasOwnProperty.call(dict, key) ? dict[key] : ((STRINGS.en || {})[key] || key);
     if (vars) {
       Object.keys(vars).forEach(function (k) { s = s.replace("{" + k + "}", String(vars[k])); });
     }
@@ -620,20 +520,21 @@
    * Language                                                           *
    * ------------------------------------------------------------------ */
   function applyLanguage(lang) {
-    if (!I18N[lang]) lang = "en";
+    if (!STRINGS[lang]) lang = "en";
     state.lang = lang;
     storageSet(STORAGE_LANG, lang);
     document.documentElement.lang = lang === "zh" ? "zh-CN" : "en";
-    document.title = t("pageTitle");
-    Array.prototype.forEach.call(document.querySelectorAll("[data-i18n]"), function (node) {
-      node.textContent = t(node.getAttribute("data-i18n"));
-    });
-    Array.prototype.forEach.call(document.querySelectorAll("[data-i18n-placeholder]"), function (node) {
-      node.setAttribute("placeholder", t(node.getAttribute("data-i18n-placeholder")));
-    });
-    Array.prototype.forEach.call(document.querySelectorAll("[data-i18n-aria-label]"), function (node) {
-      node.setAttribute("aria-label", t(node.getAttribute("data-i18n-aria-label")));
-    });
+    // a key without a text (no /i18n.js) leaves the page's own text in place
+    function each(attr, apply) {
+      Array.prototype.forEach.call(document.querySelectorAll("[" + attr + "]"), function (node) {
+        var key = node.getAttribute(attr), value = t(key);
+        if (value !== key) apply(node, value);
+      });
+    }
+    if (t("pageTitle") !== "pageTitle") document.title = t("pageTitle");
+    each("data-i18n", function (node, value) { node.textContent = value; });
+    each("data-i18n-placeholder", function (node, value) { node.setAttribute("placeholder", value); });
+    each("data-i18n-aria-label", function (node, value) { node.setAttribute("aria-label", value); });
     Array.prototype.forEach.call(document.querySelectorAll(".lang-btn"), function (b) {
       b.setAttribute("aria-pressed", b.getAttribute("data-lang") === lang ? "true" : "false");
     });

@@ -181,6 +181,20 @@ def test_taxpayer_rates_and_analyst_finds_it(servers):
             page.screenshot(path=str(SCREENSHOT_DIR / "analytics-transcript.png"))
             page.get_by_role("button", name="Close").click()
 
+            # the dashboard in Chinese (texts from /i18n.js), and Chinese by default for a Chinese browser
+            page.get_by_role("button", name="中文", exact=True).click()
+            expect(kpis).to_contain_text("自助解决率")
+            expect(kpis).to_contain_text("转人工率")
+            expect(page.locator("#status")).to_contain_text("共 1 个会话")
+            expect(low).to_contain_text("评论")
+            page.get_by_role("button", name="EN", exact=True).click()
+            expect(kpis).to_contain_text("Containment")
+            zh_page = browser.new_context(locale="zh-CN").new_page()
+            zh_page.on("pageerror", lambda exc: errors.append(str(exc)))
+            zh_page.goto(servers.base + "/analytics")
+            expect(zh_page.get_by_role("heading", name="登录")).to_be_visible()
+            expect(zh_page.get_by_label("用户名")).to_be_visible()
+
             href = page.locator("a.csv[data-section='low_rated']").get_attribute("href")
             resp = page.request.get(servers.base + href)
             assert resp.status == 200 and "too vague for my case" in resp.text() and session_id in resp.text()

@@ -206,6 +206,16 @@ def test_taxpayer_and_agent_handoff(servers):
             assert taxpayer.locator("#messages").inner_text().count("bank account mismatch") == 0
             events = [e.get("tracker_event") for e in servers.rasa_log if "tracker_event" in e]
             assert events == ["pause", "resume"]
+
+            # the console in Chinese (texts from /i18n.js); the choice survives a reload
+            agent.get_by_role("button", name="中文", exact=True).click()
+            expect(agent.locator("#conv-info")).to_have_text("已转回机器人。")
+            expect(agent.get_by_role("button", name="退出登录")).to_be_visible()
+            expect(agent.locator("#queue-title")).to_contain_text("排队中")
+            agent.reload()
+            agent.wait_for_selector("body[data-state='console'][data-lang='zh']", timeout=TIMEOUT_MS)
+            expect(agent.locator("#queue-empty")).to_have_text("目前无人排队。")
+            expect(agent.get_by_label("在线状态")).to_be_visible()
             assert not any(e.get("message", "").startswith("My refund") for e in servers.rasa_log)
         finally:
             browser.close()

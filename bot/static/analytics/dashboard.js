@@ -1,12 +1,64 @@
 /* TaxGuide satisfaction dashboard: plain JS, charts drawn as inline SVG (no library, no CDN).
  * Data: GET /agent/analytics/api/dashboard; sign-in through the agent console API (/agent/api/login).
+ * Texts: the catalogue's `dashboard.*` keys (knowledge/messages/dashboard.<lang>.yml), loaded before this
+ * script by /i18n.js; the 中文/EN switch renders the page again from the data it last received.
  * Everything is rendered with textContent / DOM nodes (conversation text is never parsed as HTML). */
 (function () {
   "use strict";
   var API = "/agent/analytics/api/";
   var SVGNS = "http://www.w3.org/2000/svg";
+  var STRINGS = (window.TAXGUIDE_I18N && window.TAXGUIDE_I18N.dashboard) || { en: {}, zh: {} };
+  var STORAGE_LANG = "taxguide.staff.lang";   // shared with the agent console
   var $ = function (id) { return document.getElementById(id); };
   var me = null;
+  var lang = "en";
+  var shown = { data: null, status: null, transcript: null };   // what is on screen, for a language switch
+
+  /* ------------------------------------------------------------------ texts */
+  function t(key, vars) {
+    var dict = STRINGS[lang] || {}, en = STRINGS.en || {};
+    var s = Object.prototype.hasOwnProperty.call(dict, key) ? dict[key] : (Object.prototype.hasOwnProperty.call(en, key) ? en[key] : key);
+    if (!vars) return s;
+    return s.replace(/\{(\w+)\}/g, function (m, k) { return Object.prototype.hasOwnProperty.call(vars, k) ? String(vars[k]) : m; });
+  }
+  /* The text of a code (role, language, sender, kind ...) or the code itself when the catalogue has none. */
+  function label(group, code) {
+    if (code === null || code === undefined || code === "") return code;
+    var key = group + "." + code, s = t(key);
+    return s === key ? String(code) : s;
+  }
+  function locale() { return lang === "zh" ? "zh-CN" : "en-GB"; }
+  function storageGet(key) { try { return window.localStorage.getItem(key); } catch (e) { return null; } }
+  function storageSet(key, value) { try { window.localStorage.setItem(key, value); } catch (e) { /* private mode */ } }
+
+  /* The status line: a catalogue key and its values, so a language switch can say it again. */
+  function status(key, vars) {
+    shown.status = key ? { key: key, vars: vars || null } : null;
+    $("status").textContent = key ? t(key, vars) : "";
+  }
+
+  function applyLanguage(next) {
+    lang = next === "zh" ? "zh" : "en";
+    storageSet(STORAGE_LANG, lang);
+    document.documentElement.lang = lang === "zh" ? "zh-CN" : "en";
+    document.body.setAttribute("data-lang", lang);
+    function each(attr, apply) {   // a key without a text (no /i18n.js) leaves the page's own text in place
+      Array.prototype.forEach.call(document.querySelectorAll("[" + attr + "]"), function (node) {
+        var key = node.getAttribute(attr), value = t(key);
+        if (value !== key) apply(node, value);
+      });
+    }
+    if (t("pageTitle") !== "pageTitle") document.title = t("pageTitle");
+    each("data-i18n", function (node, value) { node.textContent = value; });
+    each("data-i18n-aria-label", function (node, value) { node.setAttribute("aria-label", value); });
+    Array.prototype.forEach.call(document.querySelectorAll(".lang-btn"), function (b) {
+      b.setAttribute("aria-pressed", b.getAttribute("data-lang") === lang ? "true" : "false");
+    });
+    if (me) showWho(me);
+    if (shown.data) render(shown.data);
+    if (shown.status) status(shown.status.key, shown.status.vars);
+    if (shown.transcript) renderTranscript(shown.transcript.id, shown.transcript.data);
+  }
 
   function el(tag, cls, text) {
     var n = document.createElement(tag);
@@ -21,15 +73,15 @@
     return n;
   }
   function pct(v) { return v === null || v === undefined ? "–" : (v * 100).toFixed(1) + " %"; }
-  function num(v) { return v === null || v === undefined ? "–" : Number(v).toLocaleString("en-US"); }
+  function num(v) { return v === null || v === undefined ? "–" : Number(v).toLocaleString(lang === "zh" ? "zh-CN" : "en-US"); }
   function secs(v) {
     if (v === null || v === undefined) return "–";
-    return v < 90 ? Math.round(v) + " s" : (v / 60).toFixed(1) + " min";
+    return v < 90 ? t("seconds", { n: Math.round(v) }) : t("minutes", { n: (v / 60).toFixed(1) });
   }
   function when(iso) {
     if (!iso) return "";
     var d = new Date(iso);
-    return isNaN(d) ? iso : d.toLocaleString("en-GB", { timeZone: "Asia/Shanghai", dateStyle: "medium", timeStyle: "short" });
+    return isNaN(d) ? iso : d.toLocaleString(locale(), { timeZone: "Asia/Shanghai", dateStyle: "medium", timeStyle: "short" });
   }
   function clear(node) { while (node.firstChild) node.removeChild(node.firstChild); return node; }
 
@@ -46,12 +98,12 @@
   /* ------------------------------------------------------------------ tables */
   /* columns: [{key, label, num?, fmt?(value,row) -> string|Node}] */
   function table(caption, columns, rows) {
-    if (!rows.length) return el("p", "empty", "Nothing in this period.");
-    var t = el("table");
-    t.appendChild(el("caption", null, caption));
+    if (!rows.length) return el("p", "empty", t("nothing"));
+    var tbl = el("table");
+    tbl.appendChild(el("caption", null, caption));
     var head = el("thead"), tr = el("tr");
     columns.forEach(function (c) { var th = el("th", c.num ? "num" : null, c.label); th.setAttribute("scope", "col"); tr.appendChild(th); });
-    head.appendChild(tr); t.appendChild(head);
+    head.appendChild(tr); tbl.appendChild(head);
     var body = el("tbody");
     rows.forEach(function (r) {
       var row = el("tr");
@@ -64,8 +116,8 @@
       });
       body.appendChild(row);
     });
-    t.appendChild(body);
-    return t;
+    tbl.appendChild(body);
+    return tbl;
   }
 
   /* ------------------------------------------------------------------ charts */
@@ -81,8 +133,7 @@
     var w = W - L - R, h = H - T - B, n = points.length;
     var maxConv = niceMax(Math.max.apply(null, points.map(function (p) { return p.conversations; }).concat([4])));
     var s = svg("svg", { viewBox: "0 0 " + W + " " + H, role: "img", "aria-labelledby": "trend-svg-title" });
-    s.appendChild(svg("title", { id: "trend-svg-title" }, "Conversations per day with CSAT and handoff rate, " +
-      (points[0] ? points[0].day : "") + " to " + (n ? points[n - 1].day : "")));
+    s.appendChild(svg("title", { id: "trend-svg-title" }, t("chart.trend", { from: points[0] ? points[0].day : "", to: n ? points[n - 1].day : "" })));
     for (var g = 0; g <= 4; g++) {
       var y = T + h - (h * g) / 4;
       s.appendChild(svg("line", { x1: L, x2: L + w, y1: y, y2: y, "class": "gridline" }));
@@ -93,8 +144,8 @@
     points.forEach(function (p, i) {
       var bh = (p.conversations / maxConv) * h;
       var r = svg("rect", { x: L + i * step + (step - bw) / 2, y: T + h - bh, width: bw, height: Math.max(bh, 0), fill: "#9ec3e6" });
-      r.appendChild(svg("title", {}, p.day + ": " + p.conversations + " conversations, CSAT " + pct(p.csat) +
-        ", average " + (p.avg_score === null ? "–" : p.avg_score) + ", handoff " + pct(p.handoff_rate)));
+      r.appendChild(svg("title", {}, t("chart.trendBar", { day: p.day, n: p.conversations, csat: pct(p.csat),
+        avg: p.avg_score === null ? "–" : p.avg_score, handoff: pct(p.handoff_rate) })));
       s.appendChild(r);
     });
     function line(key, color, dash) {
@@ -121,7 +172,7 @@
     var box = el("div");
     box.appendChild(s);
     var legend = el("div", "legend");
-    [["#9ec3e6", "Conversations (left axis)"], ["#1a7f4b", "CSAT, share of 4–5 ratings (right)"], ["#a15c00", "Handoff rate (right, dashed)"]]
+    [["#9ec3e6", t("chart.legendConversations")], ["#1a7f4b", t("chart.legendCsat")], ["#a15c00", t("chart.legendHandoff")]]
       .forEach(function (x) { var sp = el("span"); var i = el("i"); i.style.background = x[0]; sp.appendChild(i); sp.appendChild(document.createTextNode(x[1])); legend.appendChild(sp); });
     box.appendChild(legend);
     return box;
@@ -133,12 +184,12 @@
     var max = niceMax(Math.max.apply(null, dist.map(function (d) { return d.count; }).concat([1])));
     var colors = ["#b3261e", "#d9534f", "#c98a12", "#4f9d69", "#1a7f4b"];
     var s = svg("svg", { viewBox: "0 0 " + W + " " + H, role: "img", "aria-labelledby": "dist-svg-title" });
-    s.appendChild(svg("title", { id: "dist-svg-title" }, "Ratings 1 to 5: " + dist.map(function (d) { return d.score + ": " + d.count; }).join(", ")));
+    s.appendChild(svg("title", { id: "dist-svg-title" }, t("chart.ratings", { counts: dist.map(function (d) { return d.score + ": " + d.count; }).join(", ") })));
     var bw = (W - L - 10) / 5, h = H - T - B;
     dist.forEach(function (d, i) {
       var bh = (d.count / max) * h, x = L + i * bw + bw * 0.15;
       var r = svg("rect", { x: x, y: T + h - bh, width: bw * 0.7, height: bh, fill: colors[i], rx: 3 });
-      r.appendChild(svg("title", {}, d.score + " stars: " + d.count));
+      r.appendChild(svg("title", {}, t("chart.ratingsBar", { score: d.score, n: d.count })));
       s.appendChild(r);
       s.appendChild(svg("text", { x: x + bw * 0.35, y: H - 10, "text-anchor": "middle" }, d.score + "★"));
       s.appendChild(svg("text", { x: x + bw * 0.35, y: T + h - bh - 4, "text-anchor": "middle" },
@@ -157,86 +208,95 @@
     return k;
   }
 
-  function scoreBadge(v) { var b = el("span", "score s" + v, v); b.setAttribute("aria-label", v + " of 5"); return b; }
+  function scoreBadge(v) { var b = el("span", "score s" + v, v); b.setAttribute("aria-label", t("ofFive", { n: v })); return b; }
 
   function conversationLink(id) {
     var b = el("button", "link", id.length > 14 ? id.slice(0, 12) + "…" : id);
     b.type = "button";
-    b.setAttribute("aria-label", "Open transcript of conversation " + id);
+    b.setAttribute("aria-label", t("openTranscript", { id: id }));
     b.setAttribute("data-conversation", id);
     b.addEventListener("click", function () { openTranscript(id); });
     return b;
   }
 
   function render(data) {
+    shown.data = data;
     var s = data.summary;
     var k = clear($("kpis"));
-    k.appendChild(kpi("Conversations", num(s.conversations)));
-    k.appendChild(kpi("CSAT (4–5 of 5)", pct(s.csat), num(s.rated) + " rated", s.csat === null ? null : s.csat >= 0.8 ? "good" : s.csat < 0.6 ? "bad" : null));
-    k.appendChild(kpi("Average score", s.avg_score === null ? "–" : s.avg_score.toFixed(2), "of 5"));
-    k.appendChild(kpi("Survey response rate", pct(s.response_rate), num(s.surveyed) + " asked"));
-    k.appendChild(kpi("Containment", pct(s.containment), "without an agent"));
-    k.appendChild(kpi("Handoff rate", pct(s.handoff_rate), num(s.handed_off) + " conversations"));
-    k.appendChild(kpi("Median wait for agent", secs(s.wait_median_seconds), "p90 " + secs(s.wait_p90_seconds)));
-    k.appendChild(kpi("Helpful answers", pct(s.helpful_share), num(s.thumbs_up) + " helpful, " + num(s.thumbs_down) + " not helpful"));
+    k.appendChild(kpi(t("kpi.conversations"), num(s.conversations)));
+    k.appendChild(kpi(t("kpi.csat"), pct(s.csat), t("kpi.rated", { n: num(s.rated) }), s.csat === null ? null : s.csat >= 0.8 ? "good" : s.csat < 0.6 ? "bad" : null));
+    k.appendChild(kpi(t("kpi.avgScore"), s.avg_score === null ? "–" : s.avg_score.toFixed(2), t("kpi.avgScoreSub")));
+    k.appendChild(kpi(t("kpi.responseRate"), pct(s.response_rate), t("kpi.asked", { n: num(s.surveyed) })));
+    k.appendChild(kpi(t("kpi.containment"), pct(s.containment), t("kpi.containmentSub")));
+    k.appendChild(kpi(t("kpi.handoffRate"), pct(s.handoff_rate), t("kpi.handoffSub", { n: num(s.handed_off) })));
+    k.appendChild(kpi(t("kpi.waitMedian"), secs(s.wait_median_seconds), t("kpi.waitP90", { value: secs(s.wait_p90_seconds) })));
+    k.appendChild(kpi(t("kpi.helpful"), pct(s.helpful_share), t("kpi.helpfulSub", { up: num(s.thumbs_up), down: num(s.thumbs_down) })));
+
+    function col(key, name, extra) {   // a table column headed by the catalogue's column.<name>
+      var c = { key: key, label: t("column." + name) };
+      Object.keys(extra || {}).forEach(function (x) { c[x] = extra[x]; });
+      return c;
+    }
+    function conversation(v) { return conversationLink(v); }
+    function language(v) { return label("languageName", v); }
+    function kind(v) { return label("kind", v); }
 
     clear($("trend-chart")).appendChild(trendChart(data.trend));
-    clear($("trend-table")).appendChild(table("Per day (Beijing time)", [
-      { key: "day", label: "Day" }, { key: "conversations", label: "Conversations", num: true },
-      { key: "rated", label: "Rated", num: true }, { key: "csat", label: "CSAT", num: true, fmt: pct },
-      { key: "avg_score", label: "Average", num: true }, { key: "handoff_rate", label: "Handoff rate", num: true, fmt: pct }
+    clear($("trend-table")).appendChild(table(t("table.perDay"), [
+      col("day", "day"), col("conversations", "conversations", { num: true }),
+      col("rated", "rated", { num: true }), col("csat", "csat", { num: true, fmt: pct }),
+      col("avg_score", "average", { num: true }), col("handoff_rate", "handoffRate", { num: true, fmt: pct })
     ], data.trend));
 
     clear($("dist-chart")).appendChild(distributionChart(data.distribution));
-    clear($("dist-table")).appendChild(table("Ratings by score", [
-      { key: "score", label: "Score" }, { key: "count", label: "Conversations", num: true }], data.distribution));
+    clear($("dist-table")).appendChild(table(t("table.byScore"), [
+      col("score", "score"), col("count", "conversations", { num: true })], data.distribution));
 
-    clear($("handoff")).appendChild(table("Conversations handed to a tax officer", [
-      { key: "k", label: "Figure" }, { key: "v", label: "Value", num: true }], [
-      { k: "Handoff requested", v: num(s.handed_off) }, { k: "Handoff rate", v: pct(s.handoff_rate) },
-      { k: "Reached an agent", v: num(s.handoff_claimed) }, { k: "Abandoned while waiting", v: num(s.handoff_abandoned) },
-      { k: "Average wait", v: secs(s.wait_avg_seconds) }, { k: "Median wait", v: secs(s.wait_median_seconds) },
-      { k: "90th percentile wait", v: secs(s.wait_p90_seconds) }]));
+    clear($("handoff")).appendChild(table(t("table.handoff"), [col("k", "figure"), col("v", "value", { num: true })], [
+      { k: t("handoff.requested"), v: num(s.handed_off) }, { k: t("handoff.rate"), v: pct(s.handoff_rate) },
+      { k: t("handoff.claimed"), v: num(s.handoff_claimed) }, { k: t("handoff.abandoned"), v: num(s.handoff_abandoned) },
+      { k: t("handoff.waitAvg"), v: secs(s.wait_avg_seconds) }, { k: t("handoff.waitMedian"), v: secs(s.wait_median_seconds) },
+      { k: t("handoff.waitP90"), v: secs(s.wait_p90_seconds) }]));
 
-    var maxTopic = Math.max.apply(null, data.topics.map(function (t) { return t.conversations; }).concat([1]));
-    clear($("topics")).appendChild(table("Topics: the first article answered in each conversation", [
-      { key: "article_id", label: "Article" },
-      { key: "conversations", label: "Conversations", num: true, fmt: function (v) {
+    var maxTopic = Math.max.apply(null, data.topics.map(function (x) { return x.conversations; }).concat([1]));
+    clear($("topics")).appendChild(table(t("table.topics"), [
+      col("article_id", "article"),
+      col("conversations", "conversations", { num: true, fmt: function (v) {
         var f = document.createDocumentFragment(); f.appendChild(document.createTextNode(num(v)));
         var bar = el("span", "bar"); bar.style.width = Math.round(60 * v / maxTopic) + "px"; bar.setAttribute("aria-hidden", "true"); f.appendChild(bar);
-        var wrap = el("span"); wrap.appendChild(f); return wrap; } },
-      { key: "rated", label: "Rated", num: true }, { key: "csat", label: "CSAT", num: true, fmt: pct },
-      { key: "avg_score", label: "Average", num: true }, { key: "thumbs_up", label: "Helpful votes", num: true },
-      { key: "thumbs_down", label: "Not helpful votes", num: true }, { key: "helpful_share", label: "Helpful share", num: true, fmt: pct }
+        var wrap = el("span"); wrap.appendChild(f); return wrap; } }),
+      col("rated", "rated", { num: true }), col("csat", "csat", { num: true, fmt: pct }),
+      col("avg_score", "average", { num: true }), col("thumbs_up", "helpfulVotes", { num: true }),
+      col("thumbs_down", "notHelpfulVotes", { num: true }), col("helpful_share", "helpfulShare", { num: true, fmt: pct })
     ], data.topics));
 
-    clear($("low")).appendChild(table("Newest first; open one to read its masked transcript", [
-      { key: "conversation_id", label: "Conversation", fmt: function (v) { return conversationLink(v); } },
-      { key: "started_at", label: "Started", fmt: when }, { key: "score", label: "Score", fmt: scoreBadge },
-      { key: "comment", label: "Comment" }, { key: "topic_article_id", label: "Topic" },
-      { key: "channel", label: "Channel" }, { key: "language", label: "Language" },
-      { key: "agent_joined", label: "Agent", fmt: function (v) { return v ? "yes" : "no"; } }
+    clear($("low")).appendChild(table(t("table.lowRated"), [
+      col("conversation_id", "conversation", { fmt: conversation }),
+      col("started_at", "started", { fmt: when }), col("score", "score", { fmt: scoreBadge }),
+      col("comment", "comment"), col("topic_article_id", "topic"),
+      col("channel", "channel"), col("language", "language", { fmt: language }),
+      col("agent_joined", "agent", { fmt: function (v) { return t(v ? "agentJoinedYes" : "agentJoinedNo"); } })
     ], data.low_rated));
 
     var u = clear($("unanswered"));
-    u.appendChild(table("By reply", [{ key: "kind", label: "Bot reply" }, { key: "n", label: "Questions", num: true }], data.unanswered.by_kind));
-    u.appendChild(table("Most frequent (same text)", [
-      { key: "question", label: "Question (masked)" }, { key: "kind", label: "Reply" },
-      { key: "n", label: "Times", num: true }, { key: "last_seen", label: "Last seen", fmt: when }], data.unanswered.top));
-    u.appendChild(table("Most recent", [
-      { key: "question", label: "Question (masked)" }, { key: "kind", label: "Reply" },
-      { key: "created_at", label: "When", fmt: when },
-      { key: "conversation_id", label: "Conversation", fmt: function (v) { return conversationLink(v); } }], data.unanswered.recent));
+    u.appendChild(table(t("table.byReply"), [col("kind", "botReply", { fmt: kind }), col("n", "questions", { num: true })], data.unanswered.by_kind));
+    u.appendChild(table(t("table.mostFrequent"), [
+      col("question", "question"), col("kind", "reply", { fmt: kind }),
+      col("n", "times", { num: true }), col("last_seen", "lastSeen", { fmt: when })], data.unanswered.top));
+    u.appendChild(table(t("table.mostRecent"), [
+      col("question", "question"), col("kind", "reply", { fmt: kind }),
+      col("created_at", "when", { fmt: when }),
+      col("conversation_id", "conversation", { fmt: conversation })], data.unanswered.recent));
 
     fillSelect($("channel"), data.channels, data.filters.channel);
-    fillSelect($("language"), data.languages, data.filters.language);
+    fillSelect($("language"), data.languages, data.filters.language, language);
     updateExports();
   }
 
-  function fillSelect(select, values, current) {
+  function fillSelect(select, values, current, name) {
     var keep = current || select.value;
     while (select.options.length > 1) select.remove(1);
-    values.forEach(function (v) { var o = el("option", null, v); o.value = v; select.appendChild(o); });
+    values.forEach(function (v) { var o = el("option", null, name ? name(v) : v); o.value = v; select.appendChild(o); });
     select.value = keep || "";
   }
 
@@ -258,61 +318,79 @@
   }
 
   function load() {
-    $("status").textContent = "Loading…";
+    status("loading");
     return api(API + "dashboard?" + query().toString()).then(function (data) {
       render(data);
-      $("status").textContent = "Showing " + data.filters.from + " to " + data.filters.to + " (Beijing time): " + num(data.summary.conversations) + " conversations.";
+      status("showing", { from: data.filters.from, to: data.filters.to, n: num(data.summary.conversations) });
     }, function (err) {
       if (err.status === 401) return showLogin();
-      $("status").textContent = "Could not load: " + err.message;
+      status("loadFailed", { error: err.message });
     });
   }
 
   function openTranscript(id) {
     var dlg = $("transcript");
+    shown.transcript = null;
     clear($("transcript-messages"));
-    clear($("transcript-meta")).textContent = "Loading…";
+    clear($("transcript-meta")).textContent = t("loading");
     if (dlg.showModal) dlg.showModal(); else dlg.setAttribute("open", "");
     api(API + "conversations/" + encodeURIComponent(id)).then(function (data) {
-      var meta = clear($("transcript-meta"));
-      var c = data.conversation || {};
-      $("transcript-title").textContent = "Conversation " + id;
-      var facts = [["Started", when(c.started_at)], ["Channel", c.channel], ["Language", c.language],
-        ["Ended", c.end_reason ? c.end_reason + " " + when(c.ended_at) : "–"],
-        ["Rating", data.rating ? (data.rating.score === null ? "skipped" : data.rating.score + " of 5") : "none"],
-        ["Comment", data.rating && data.rating.comment]];
-      var dl = el("dl");
-      facts.forEach(function (f) { if (f[1]) { dl.appendChild(el("dt", null, f[0])); dl.appendChild(el("dd", null, f[1])); } });
-      meta.appendChild(dl);
-      var list = $("transcript-messages");
-      data.messages.forEach(function (m) {
-        var li = el("li", m.sender_type);
-        li.appendChild(el("span", "meta", m.sender_type + (m.kind ? " · " + m.kind : "") + (m.article_id ? " · " + m.article_id : "") + " · " + when(m.created_at)));
-        li.appendChild(document.createTextNode(m.text || ""));
-        list.appendChild(li);
-      });
-      if (!data.messages.length) list.appendChild(el("li", "system", "No stored messages."));
+      renderTranscript(id, data);
       $("transcript-close").focus();
-    }, function (err) { clear($("transcript-meta")).textContent = "Could not load: " + err.message; });
+    }, function (err) { clear($("transcript-meta")).textContent = t("loadFailed", { error: err.message }); });
+  }
+
+  /* The masked transcript of one conversation in the dialog. */
+  function renderTranscript(id, data) {
+    shown.transcript = { id: id, data: data };
+    var meta = clear($("transcript-meta"));
+    var c = data.conversation || {};
+    $("transcript-title").textContent = t("conversationId", { id: id });
+    var facts = [["transcript.started", when(c.started_at)], ["transcript.channel", c.channel], ["transcript.language", label("languageName", c.language)],
+      ["transcript.ended", c.end_reason ? label("endReason", c.end_reason) + " " + when(c.ended_at) : "–"],
+      ["transcript.rating", data.rating ? (data.rating.score === null ? t("transcript.skipped") : t("ofFive", { n: data.rating.score })) : t("transcript.none")],
+      ["transcript.comment", data.rating && data.rating.comment]];
+    var dl = el("dl");
+    facts.forEach(function (f) { if (f[1]) { dl.appendChild(el("dt", null, t(f[0]))); dl.appendChild(el("dd", null, f[1])); } });
+    meta.appendChild(dl);
+    var list = clear($("transcript-messages"));
+    data.messages.forEach(function (m) {
+      var li = el("li", m.sender_type);
+      li.appendChild(el("span", "meta", label("sender", m.sender_type) + (m.kind ? " · " + label("kind", m.kind) : "") + (m.article_id ? " · " + m.article_id : "") + " · " + when(m.created_at)));
+      li.appendChild(document.createTextNode(m.text || ""));
+      list.appendChild(li);
+    });
+    if (!data.messages.length) list.appendChild(el("li", "system", t("transcript.noMessages")));
   }
 
   function showLogin() {
+    me = null; shown.data = null; shown.status = null; shown.transcript = null;
     $("app").hidden = true; $("who").hidden = true; $("login").hidden = false;
     $("username").focus();
+  }
+
+  function showWho(user) {
+    $("who-name").textContent = t("who", { name: user.display_name, role: label("role", user.role) });
   }
 
   function showApp(user) {
     me = user;
     $("login").hidden = true; $("app").hidden = false; $("who").hidden = false;
-    $("who-name").textContent = user.display_name + " (" + user.role + ")";
+    showWho(user);
     if (user.role !== "analyst" && user.role !== "admin") {
-      $("status").textContent = "Your role (" + user.role + ") may not see the analytics.";
+      status("roleNotAllowed", { role: label("role", user.role) });
       return;
     }
     load();
   }
 
   function init() {
+    var saved = storageGet(STORAGE_LANG);
+    if (saved !== "zh" && saved !== "en") saved = (navigator.language || "").toLowerCase().indexOf("zh") === 0 ? "zh" : "en";
+    applyLanguage(saved);
+    Array.prototype.forEach.call(document.querySelectorAll(".lang-btn"), function (b) {
+      b.addEventListener("click", function () { applyLanguage(b.getAttribute("data-lang")); });
+    });
     var today = new Date(Date.now() + 8 * 3600 * 1000).toISOString().slice(0, 10);
     var from = new Date(Date.now() + 8 * 3600 * 1000 - 29 * 86400 * 1000).toISOString().slice(0, 10);
     $("from").value = from; $("to").value = today;
@@ -324,7 +402,7 @@
       $("login-error").textContent = "";
       api("/agent/api/login", { method: "POST", headers: { "Content-Type": "application/json", "Accept": "application/json" },
         body: JSON.stringify({ username: $("username").value, password: $("password").value }) })
-        .then(showApp, function (err) { $("login-error").textContent = err.message || "Sign-in failed"; });
+        .then(showApp, function (err) { $("login-error").textContent = err.message || t("signInFailed"); });
     });
     $("logout").addEventListener("click", function () {
       api("/agent/api/logout", { method: "POST", headers: { "X-CSRF-Token": (me && me.csrf_token) || "", "Accept": "application/json" } })

@@ -4,19 +4,15 @@
  * POST /conversations/{id}/feedback with the session id as bearer. */
 (function () {
   "use strict";
-  var TEXT = {
-    en: { helpful: "Was this answer helpful?", yes: "Helpful", no: "Not helpful", yesShort: "Yes", noShort: "No", thanks: "Thanks for the feedback.",
-          failed: "Feedback could not be sent.", rate: "Rate this conversation", stars: "{n} of 5",
-          comment: "Comment (optional)", send: "Send rating", skip: "Skip", rated: "Rated {n} of 5" },
-    zh: { helpful: "这个回答有帮助吗？", yes: "有帮助", no: "没有帮助", yesShort: "有", noShort: "没有", thanks: "感谢您的反馈。",
-          failed: "反馈发送失败。", rate: "为本次咨询打分", stars: "{n} 分（满分 5 分）",
-          comment: "意见（可选）", send: "提交评分", skip: "跳过", rated: "已评 {n} 分" }
-  };
+  /* Texts: the catalogue's `page.feedback.*` keys (knowledge/messages/page.<lang>.yml), from /i18n.js. */
+  var STRINGS = (window.TAXGUIDE_I18N && window.TAXGUIDE_I18N.page) || { en: {}, zh: {} };
   var STORE = "taxguide.feedback.";
   function chat() { return window.TaxGuideChat || null; }
   function t(key, n) {
     var lang = chat() && chat().lang() === "zh" ? "zh" : "en";
-    return TEXT[lang][key].replace("{n}", n);
+    var dict = STRINGS[lang] || {}, name = "feedback." + key;
+    var s = dict[name] || (STRINGS.en || {})[name] || key;
+    return s.replace("{n}", n);
   }
   function el(tag, cls, text) {
     var n = document.createElement(tag);
@@ -36,7 +32,7 @@
     var status = el("span", "fb-status");
     status.setAttribute("role", "status");
     var buttons = [];
-    [["up", true, t("yesShort"), t("yes")], ["down", false, t("noShort"), t("no")]].forEach(function (spec) {
+    [["up", true, t("yesShort"), t("yesLabel")], ["down", false, t("noShort"), t("noLabel")]].forEach(function (spec) {
       var b = el("button", "fb-btn fb-" + spec[0], spec[2]);
       b.type = "button";
       b.setAttribute("aria-label", spec[3]);
