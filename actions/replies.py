@@ -65,7 +65,7 @@ def answer_message(
         assert article.expires is not None
         text = catalogue.text("answer.expired", language, expires=article.expires.isoformat())
         return {
-            "text": f"{text}\n\n{citation_line(article, language)}",
+            "text": f"{text}\n{citation_line(article, language)}",
             "custom": custom(
                 "expired", confidence, article, language=language, title=article.text("title", language),
                 expired_on=article.expires.isoformat(), needs_officer=article.needs_officer, related=related,
@@ -73,7 +73,7 @@ def answer_message(
         }
     body = article.text("answer", language)
     return {
-        "text": f"{body}\n\n{citation_line(article, language)}",
+        "text": f"{body}\n{citation_line(article, language)}",
         "custom": custom(
             "answer",
             confidence,
