@@ -11,6 +11,7 @@ from functools import lru_cache
 from typing import List, Optional
 
 CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff]")
+CJK_RUN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff]+")
 WORD = re.compile(r"[a-z0-9]+(?:[.,][0-9]+)*")
 ENGLISH_STOPWORDS = frozenset(
     """a an and are as at be been but by can could do does did for from had has have how i i'm if in
@@ -60,8 +61,25 @@ def _jieba():  # type: ignore[no-untyped-def]
     return jieba
 
 
+@lru_cache(maxsize=1)
+def _pinyin():  # type: ignore[no-untyped-def]
+    from pypinyin import Style, lazy_pinyin
+
+    return lambda text: lazy_pinyin(text, style=Style.NORMAL, errors="ignore")
+
+
+def pinyin_bigrams(text: str) -> List[str]:
+    """Toneless pinyin of each pair of neighbouring Chinese characters ("清缴" and the typo "清交" both
+    give "~qing_jiao"), so homophone typos still match; one list per run of Chinese characters."""
+    bigrams: List[str] = []
+    for run in CJK_RUN.findall(text):
+        syllables = _pinyin()(run)
+        bigrams.extend(f"~{a}_{b}" for a, b in zip(syllables, syllables[1:]))
+    return bigrams
+
+
 def tokenize(text: str) -> List[str]:
-    """BM25 tokens: stemmed English words without stopwords; jieba words for Chinese runs."""
+    """BM25 tokens: stemmed English words without stopwords; jieba words and pinyin bigrams for Chinese."""
     lowered = text.lower()
     tokens: List[str] = []
     if CJK.search(lowered):
@@ -69,6 +87,7 @@ def tokenize(text: str) -> List[str]:
             piece = piece.strip()
             if piece and CJK.search(piece):
                 tokens.append(piece)
+        tokens.extend(pinyin_bigrams(lowered))
         lowered = CJK.sub(" ", lowered)
     words = [w for w in WORD.findall(lowered) if w not in ENGLISH_STOPWORDS]
     tokens.extend(_stemmer().stemWords(words))

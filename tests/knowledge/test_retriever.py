@@ -22,7 +22,8 @@ ARTICLES = Path(__file__).resolve().parents[2] / "knowledge" / "articles"
     "question, article_id",
     [
         ("how much can I earn before income tax kicks in", "iit-basic-deduction"),
-        ("is there a deducton for my daughters school fees", "iit-sad-children-education"),
+        ("个税起征点是多少", "iit-basic-deduction"),
+        ("小规模纳税人一个季度卖了25万 要交增值税吗", "vat-small-scale-exemption"),
         (
             "I moved to Beijing last month for my first job after university.\n"
             "I rent a small flat near the office and pay 4,000 yuan a month.\n"
@@ -40,7 +41,22 @@ def test_questions_in_own_words_are_answered_from_the_right_article(knowledge_se
     assert 0.0 <= result.confidence <= 1.0
 
 
-@pytest.mark.parametrize("question", ["find me a flight to Chengdu", "what's the weather like in Shanghai tomorrow", "recommend a good hotpot place"])
+@pytest.mark.parametrize(
+    "question, article_id",
+    [("is there a deducton for my daughters school fees", "iit-sad-children-education"), ("汇算清交怎么弄", "iit-annual-reconciliation")],
+)
+def test_typos_still_find_the_right_article(knowledge_service, question: str, article_id: str) -> None:  # type: ignore[no-untyped-def]
+    """Typos, homophones included (清交 for 清缴): the article is the answer or one of the clarify buttons."""
+    result = knowledge_service.search(question)
+    assert result.decision in ("answer", "clarify"), result
+    assert article_id in [c.article.id for c in result.candidates[:3]]
+
+
+@pytest.mark.parametrize(
+    "question",
+    ["find me a flight to Chengdu", "what's the weather like in Shanghai tomorrow", "recommend a good hotpot place",
+     "明天北京会下雨吗", "附近有什么好吃的火锅", "机票退票手续费怎么算"],
+)
 def test_off_topic_questions_get_no_article(knowledge_service, question: str) -> None:  # type: ignore[no-untyped-def]
     assert knowledge_service.search(question).decision == "out_of_scope"
 
