@@ -410,6 +410,19 @@ def cliff_warning(bonus: Decimal, year: int, language: str = "en") -> Tuple[Opti
     return None, data
 
 
+def input_rows(inputs: Mapping[str, Any], language: str) -> List[Dict[str, Any]]:
+    """The calculation's inputs as labelled rows in `language` for display (lists such as a payroll are left out)."""
+    texts = catalogue(language if language in ("en", "zh") else "en")
+    rows: List[Dict[str, Any]] = []
+    for name, value in inputs.items():
+        if isinstance(value, (list, tuple, dict)) or value is None:
+            continue
+        raw = str(value).lower() if isinstance(value, bool) else str(value)
+        shown = texts.get(f"calc.inputs.value.{raw}", raw)
+        rows.append({"name": name, "label": texts.get(f"calc.inputs.label.{name}", name), "value": shown})
+    return rows
+
+
 def result_message(calculator: str, slots: Mapping[str, Any], year: int, language: str = "en") -> Dict[str, Any]:
     """The reply for a finished calculator: text with the working, rules and filing note, and payload."""
     result, english = calculate(calculator, slots, year)
@@ -423,6 +436,7 @@ def result_message(calculator: str, slots: Mapping[str, Any], year: int, languag
         "language": language,
         "summary": summary,
         "result": data,
+        "input_rows": input_rows(english["inputs"], language) if isinstance(english.get("inputs"), Mapping) else [],
         "sources": sources(data),
         "estimate": True,
         "where_to_file": where,

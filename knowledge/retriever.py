@@ -22,7 +22,7 @@ from knowledge.text import language_of, tokenize
 
 logger = logging.getLogger(__name__)
 
-INDEX_VERSION = "8"
+INDEX_VERSION = "9"
 DENSE_WEIGHT = 0.8
 LEXICAL_SATURATION = 6.0
 ANSWER_UNIT_DISCOUNT = 0.9

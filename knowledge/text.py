@@ -68,18 +68,14 @@ def _pinyin():  # type: ignore[no-untyped-def]
     return lambda text: lazy_pinyin(text, style=Style.NORMAL, errors="ignore")
 
 
-def pinyin_bigrams(text: str) -> List[str]:
-    """Toneless pinyin of each pair of neighbouring Chinese characters ("清缴" and the typo "清交" both
-    give "~qing_jiao"), so homophone typos still match; one list per run of Chinese characters."""
-    bigrams: List[str] = []
-    for run in CJK_RUN.findall(text):
-        syllables = _pinyin()(run)
-        bigrams.extend(f"~{a}_{b}" for a, b in zip(syllables, syllables[1:]))
-    return bigrams
+def pinyin_of(word: str) -> str:
+    """A Chinese word's toneless pinyin as one token ("清缴" and the homophone typo "清交" both give "~qingjiao")."""
+    return "~" + "".join(_pinyin()(word))
 
 
 def tokenize(text: str) -> List[str]:
-    """BM25 tokens: stemmed English words without stopwords; jieba words and pinyin bigrams for Chinese."""
+    """BM25 tokens: stemmed English words without stopwords; for Chinese, jieba words (search mode) and
+    the pinyin of each word of two or more characters, so homophone typos still match."""
     lowered = text.lower()
     tokens: List[str] = []
     if CJK.search(lowered):
@@ -87,7 +83,8 @@ def tokenize(text: str) -> List[str]:
             piece = piece.strip()
             if piece and CJK.search(piece):
                 tokens.append(piece)
-        tokens.extend(pinyin_bigrams(lowered))
+                if len(piece) >= 2 and CJK.fullmatch(piece[0]) and CJK_RUN.fullmatch(piece):
+                    tokens.append(pinyin_of(piece))
         lowered = CJK.sub(" ", lowered)
     words = [w for w in WORD.findall(lowered) if w not in ENGLISH_STOPWORDS]
     tokens.extend(_stemmer().stemWords(words))

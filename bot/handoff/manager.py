@@ -12,8 +12,9 @@ import asyncio
 import logging
 import math
 import time
+import uuid
 from datetime import datetime, timezone
-from typing import Any, Awaitable, Callable, Dict, List, Optional, Set
+from typing import Any, Awaitable, Callable, Dict, List, Optional, Protocol, Set
 
 from bot.db.handoff_repository import HandoffRepository
 from bot.db.repository import TranscriptEntry, TranscriptRepository
@@ -30,6 +31,19 @@ log = logging.getLogger(__name__)
 CANCEL_PAYLOAD = "/handoff_cancel"
 CONTACT_METHODS = ("chat", "phone", "email")
 MAX_NOTE_CHARS = 4000
+
+
+class TaxpayerSubscriber(Protocol):
+    """A channel that reaches its taxpayers outside a turn (bot/wechat: the customer-service API).
+
+    Called on every gateway instance for each message to a taxpayer (agent, handoff notices, the
+    survey) and each queue-position update; it ignores conversations that are not its own and makes
+    sure only one instance sends (``event_id`` is the same on every instance)."""
+
+    async def taxpayer_message(self, conversation_id: str, message: Dict[str, Any], event_id: Optional[str]) -> None: ...
+
+    async def taxpayer_status(self, conversation_id: str, status: Dict[str, Any]) -> None: ...
+
 
 class HandoffError(Exception):
     def __init__(self, status: int, code: str, message: str) -> None:
@@ -64,6 +78,11 @@ class HandoffManager:
         self.emit_taxpayer: Callable[[str, str, Dict[str, Any]], Awaitable[None]] = self._noop
         self.consoles: Dict[str, Set[Any]] = {}  # agent -> open websockets on this instance
         self.console_roles: Dict[str, str] = {}
+        self.subscribers: List[TaxpayerSubscriber] = []  # other channels' delivery (add_subscriber)
+
+    def add_subscriber(self, subscriber: TaxpayerSubscriber) -> None:
+        """Also deliver taxpayer messages and queue updates through ``subscriber`` (e.g. WeChat)."""
+        self.subscribers.append(subscriber)
 
     @staticmethod
     async def _noop(*args: Any) -> None:
@@ -85,6 +104,8 @@ class HandoffManager:
             self.on_error("db")
 
     async def _publish(self, event: Dict[str, Any]) -> None:
+        if event.get("type") == "to_taxpayer" and "event_id" not in event:  # one delivery per event (subscribers)
+            event = {**event, "event_id": uuid.uuid4().hex}
         try:
             await self.store.publish(event)
         except Exception as exc:
@@ -185,7 +206,7 @@ class HandoffManager:
         if outcome == "offline":
             reply_by = self.policy.reply_by(now)
             text = _t(language, "offline_closed" if not open_now else "offline_busy", hours=self.policy.hours_text(language))
-            text += _t(language, "offline_tail", reply_by=self._local_text(reply_by))
+            text += _t(language, "offline_tail", reply_by=self._local_text(reply_by, language))
             return [{
                 "recipient_id": conv_id, "text": text,
                 "custom": {"kind": "handoff_offline", "reason": reason, "in_service_hours": open_now,
@@ -214,8 +235,10 @@ class HandoffManager:
                        "status_url": f"/conversations/{conv_id}/handoff"},
         }
 
-    def _local_text(self, moment: datetime) -> str:
+    def _local_text(self, moment: datetime, language: Optional[str] = None) -> str:
         local = moment.astimezone(self.policy.zone)
+        if language == "zh" and self.policy.timezone == "Asia/Shanghai":
+            return f"{local:%Y-%m-%d %H:%M}（北京时间）"
         return f"{local:%Y-%m-%d %H:%M} ({self.policy.timezone})"
 
     async def _summary(
@@ -278,7 +301,7 @@ class HandoffManager:
         ticket_id = await self.events.add_ticket(conv_id, masked, method, (contact or "").strip()[:200] or None, language, reply_by)
         await self._event(conv_id, "offline_ticket", data={"ticket_id": ticket_id, "contact_method": method,
                                                             "reply_by": reply_by.isoformat()})
-        text = _t(language, "ticket", reply_by=self._local_text(reply_by))
+        text = _t(language, "ticket", reply_by=self._local_text(reply_by, language))
         await self._record([
             TranscriptEntry(conv_id, "taxpayer", "handoff", masked, kind="offline_ticket"),
             TranscriptEntry(conv_id, "system", "handoff", text, kind="handoff_ticket",
@@ -410,6 +433,8 @@ class HandoffManager:
         kind = event.get("type")
         if kind == "to_taxpayer":
             await self.emit_taxpayer(event["conversation_id"], "message", event["message"])
+            for subscriber in self.subscribers:
+                await self._notify(subscriber.taxpayer_message(event["conversation_id"], event["message"], event.get("event_id")))
         elif kind == "to_agent":
             for ws in list(self.consoles.get(event.get("agent") or "", ())):
                 await self._send(ws, {"type": "conversation", "conversation_id": event["conversation_id"],
@@ -419,12 +444,21 @@ class HandoffManager:
             if kind == "queue_changed":
                 for position, record in enumerate(waiting, start=1):
                     await self.emit_taxpayer(record["id"], "status", {"status": QUEUED, "position": position})
+                    for subscriber in self.subscribers:
+                        await self._notify(subscriber.taxpayer_status(record["id"], {"status": QUEUED, "position": position}))
             for agent, sockets in list(self.consoles.items()):
                 if not sockets:
                     continue
                 payload = await self.snapshot(agent) if kind == "queue_changed" else {"type": "tickets_changed"}
                 for ws in list(sockets):
                     await self._send(ws, payload)
+
+    async def _notify(self, delivery: Awaitable[None]) -> None:
+        try:
+            await delivery
+        except Exception as exc:  # one channel's failure never stops the others
+            log.error("handoff delivery to a subscriber failed: %s", type(exc).__name__)
+            self.on_error("handoff")
 
     @staticmethod
     async def _send(ws: Any, payload: Dict[str, Any]) -> None:

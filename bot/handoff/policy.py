@@ -185,7 +185,8 @@ class HandoffPolicy:
                 return "全天"
             names = {"mon": "周一", "tue": "周二", "wed": "周三", "thu": "周四", "fri": "周五", "sat": "周六", "sun": "周日"}
             days = "、".join(names.get(d, d) for d in self.days)
-            return f"{days} {self.open_at:%H:%M}-{self.close_at:%H:%M}（{self.timezone}）"
+            zone = "北京时间" if self.timezone == "Asia/Shanghai" else self.timezone
+            return f"{days} {self.open_at:%H:%M}-{self.close_at:%H:%M}（{zone}）"
         if self.always_open:
             return "around the clock"
         days = ", ".join(d.capitalize() for d in self.days)

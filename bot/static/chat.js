@@ -293,11 +293,11 @@
     return list;
   }
 
-  function renderCalculation(result) {
+  function renderCalculation(result, inputRows) {
     var box = el("div", "calc");
     var wrap = el("div", "calc-table-wrap");
 
-    var inputs = result.inputs;
+    var inputs = inputRows && inputRows.length ? inputRows : result.inputs;  // labelled rows in the reply's language
     if (inputs && typeof inputs === "object") {
       var rows = Array.isArray(inputs)
         ? inputs.map(function (i) { return [i && (i.label || i.name), i && i.value]; })
@@ -414,7 +414,7 @@
     bubble.appendChild(textNode);
 
     if (kind === "calculation" && custom.result && typeof custom.result === "object") {
-      bubble.appendChild(renderCalculation(custom.result));
+      bubble.appendChild(renderCalculation(custom.result, custom.input_rows));
     }
     if (Array.isArray(custom.sources) && custom.sources.length) {
       bubble.appendChild(renderSources(custom.sources));
