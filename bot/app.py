@@ -25,6 +25,7 @@ from bot.sessions import SessionSigner
 from bot.settings import Settings
 from bot.socket_channel import create_socket_server, register_handlers
 from bot.views import setup_routes
+from bot.wechat.setup import setup_wechat
 
 log = logging.getLogger(__name__)
 
@@ -125,6 +126,7 @@ def create_app(
     app.cleanup_ctx.extend([http_ctx, database_ctx, redis_ctx, services_ctx])
     setup_handoff(app, settings, routing, handoff_store, handoff_policy)  # live agents (bot/handoff)
     setup_analytics(app, settings)  # ratings, answer feedback, outcomes, /analytics (bot/analytics)
+    setup_wechat(app, settings)  # WeChat Official Account at /wechat, when configured (bot/wechat)
 
     sio = create_socket_server(settings.cors_origins)
     register_handlers(sio, app)

@@ -39,3 +39,10 @@ HANDOFF_STORE = web.AppKey("handoff_store", Any)
 HANDOFF_REPO = web.AppKey("handoff_repo", HandoffRepository)
 HANDOFF_POLICY = web.AppKey("handoff_policy", HandoffPolicy)
 KNOWLEDGE_SEARCH = web.AppKey("knowledge_search", KnowledgeSearch)
+
+# WeChat Official Account channel (bot/wechat)
+from bot.wechat.channel import WeChatChannel  # noqa: E402
+from bot.wechat.settings import WeChatSettings  # noqa: E402
+
+WECHAT = web.AppKey("wechat", WeChatChannel)
+WECHAT_SETTINGS = web.AppKey("wechat_settings", WeChatSettings)
