@@ -148,3 +148,16 @@ def test_figures_compare_across_languages(english: str, chinese: str) -> None:
 
     assert mismatch(english, chinese) == ""
     assert mismatch(english, chinese + "，另加99天") != ""
+
+
+def test_a_question_variant_belongs_to_one_article_only() -> None:
+    owners: Dict[str, str] = {}
+    shared = []
+    for article in load_articles(ARTICLES):
+        for language, variants in article.questions.items():
+            for variant in variants:
+                key = f"{language}:{' '.join(variant.lower().split())}"
+                if key in owners and owners[key] != article.id:
+                    shared.append((variant, owners[key], article.id))
+                owners[key] = article.id
+    assert not shared, shared
