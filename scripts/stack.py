@@ -15,9 +15,10 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, List, Optional
+from typing import Dict, Iterator, List, Optional
 
 ROOT = Path(__file__).resolve().parent.parent
 VENV_BIN = Path(sys.executable).parent
@@ -264,6 +265,32 @@ def run(env: Dict[str, str]) -> int:
         stop(processes)
         if stopping:
             print("Stopped.")
+
+
+def free_port() -> int:
+    """A loopback port nothing listens on now."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextmanager
+def running(env: Dict[str, str], gateway: bool, model: Optional[Path] = None, timeout: float = 300) -> Iterator[Ports]:
+    """The stack on free ports until the block ends (used by the integration tests); yields the ports."""
+    model = model or (Path(env["TAXGUIDE_MODEL"]) if env.get("TAXGUIDE_MODEL") else train(env))
+    ports = Ports(free_port(), free_port(), free_port())
+    processes = start_stack(env, ports, model, gateway=gateway)
+    checks = {"actions": f"http://127.0.0.1:{ports.actions}/health", "rasa": f"http://127.0.0.1:{ports.rasa}/"}
+    if gateway:
+        checks["gateway"] = f"http://127.0.0.1:{ports.gateway}/health"
+    try:
+        wait_healthy(checks, processes, timeout=timeout)
+        warm_up(ports.rasa)
+        yield ports
+    finally:
+        stop(processes)
 
 
 def main() -> int:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import socket
 import sys
 import urllib.request
 import uuid
@@ -27,12 +26,6 @@ pytestmark = pytest.mark.integration
 CJK = re.compile(r"[\u4e00-\u9fff]")
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """The whole product in its embedded default, on free ports."""
@@ -45,20 +38,8 @@ def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         RATE_LIMIT_IP_BURST="1000",
     )
     env.pop("REDIS_URL", None)
-    model = Path(os.environ["TAXGUIDE_MODEL"]) if os.environ.get("TAXGUIDE_MODEL") else stack.train(env)
-    ports = stack.Ports(free_port(), free_port(), free_port())
-    processes = stack.start_stack(env, ports, model, gateway=True)
-    try:
-        stack.wait_healthy(
-            {"actions": f"http://127.0.0.1:{ports.actions}/health", "rasa": f"http://127.0.0.1:{ports.rasa}/",
-             "gateway": f"http://127.0.0.1:{ports.gateway}/health"},
-            processes,
-            timeout=300,
-        )
-        stack.warm_up(ports.rasa)
+    with stack.running(env, gateway=True) as ports:
         yield f"http://127.0.0.1:{ports.gateway}"
-    finally:
-        stack.stop(processes)
 
 
 def say(gateway: str, sender: str, text: str, language: Optional[str] = None) -> List[Dict[str, Any]]:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import socket
 import sys
 import urllib.request
@@ -25,12 +24,6 @@ import stack  # noqa: E402
 pytestmark = pytest.mark.integration
 PG_ADMIN = "host=127.0.0.1 port=5432 user=postgres dbname=test"
 REDIS_DB = 7  # a database of its own, flushed before and after
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def require(name: str, port: int) -> None:
@@ -58,20 +51,10 @@ def chain() -> Iterator[Tuple[str, str, str]]:
         DATABASE_URL=f"postgresql+asyncpg://postgres@127.0.0.1:5432/{database}",
         SESSION_SECRET="integration-test-secret",
     )
-    model = Path(os.environ["TAXGUIDE_MODEL"]) if os.environ.get("TAXGUIDE_MODEL") else stack.train(env)
-    ports = stack.Ports(free_port(), free_port(), free_port())
-    processes = stack.start_stack(env, ports, model, gateway=True)
     try:
-        stack.wait_healthy(
-            {"actions": f"http://127.0.0.1:{ports.actions}/health", "rasa": f"http://127.0.0.1:{ports.rasa}/",
-             "gateway": f"http://127.0.0.1:{ports.gateway}/health"},
-            processes,
-            timeout=240,
-        )
-        stack.warm_up(ports.rasa)
-        yield f"http://127.0.0.1:{ports.gateway}", f"host=127.0.0.1 port=5432 user=postgres dbname={database}", redis_url
+        with stack.running(env, gateway=True) as ports:
+            yield f"http://127.0.0.1:{ports.gateway}", f"host=127.0.0.1 port=5432 user=postgres dbname={database}", redis_url
     finally:
-        stack.stop(processes)
         redis.Redis.from_url(redis_url).flushdb()
         admin.cursor().execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
         admin.close()

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import socket
 import subprocess
 import sys
 import time
@@ -21,28 +19,10 @@ import stack  # noqa: E402
 pytestmark = pytest.mark.integration
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def rasa_url() -> Iterator[str]:
-    env = stack.environment()
-    model = Path(os.environ["TAXGUIDE_MODEL"]) if os.environ.get("TAXGUIDE_MODEL") else stack.train(env)
-    ports = stack.Ports(free_port(), free_port(), free_port())
-    processes = stack.start_stack(env, ports, model, gateway=False)
-    try:
-        stack.wait_healthy(
-            {"actions": f"http://127.0.0.1:{ports.actions}/health", "rasa": f"http://127.0.0.1:{ports.rasa}/"},
-            processes,
-            timeout=240,
-        )
-        stack.warm_up(ports.rasa)
+    with stack.running(stack.environment(), gateway=False) as ports:
         yield f"http://127.0.0.1:{ports.rasa}"
-    finally:
-        stack.stop(processes)
 
 
 def say(rasa_url: str, sender: str, text: str) -> List[Dict[str, Any]]:
