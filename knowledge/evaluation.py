@@ -13,13 +13,12 @@ import csv
 import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, Iterable, List, Sequence, Tuple
+from typing import Any, Dict, List, Sequence, Tuple
 
 import yaml
 
 from knowledge.retriever import Retriever
 from knowledge.settings import PROJECT_ROOT
-from knowledge.text import language_of
 
 DATA_DIR = PROJECT_ROOT / "tests" / "data"
 DEV_SETS: Dict[str, Tuple[Path, ...]] = {
@@ -175,7 +174,6 @@ def table(reports: Dict[Tuple[str, str], EvalReport]) -> str:
 def write_misses(reports: Dict[Tuple[str, str], EvalReport], path: Path) -> int:
     """Every miss (not answered right) and false answer as TSV for the knowledge-base maintainers."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    rows: Iterable[List[Any]]
     count = 0
     with path.open("w", encoding="utf-8", newline="") as handle:
         writer = csv.writer(handle, delimiter="\t")
@@ -189,5 +187,3 @@ def write_misses(reports: Dict[Tuple[str, str], EvalReport], path: Path) -> int:
                 count += 1
     return count
 
-
-__all__ = ["EvalSet", "EvalReport", "evaluate", "evaluate_all", "table", "write_misses", "part_of", "language_of"]
