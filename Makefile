@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 
 install: $(STAMP)
 
-$(STAMP): requirements.lock requirements-nodeps.txt scripts/bootstrap.sh
+$(STAMP): requirements.lock requirements-nodeps.txt pyproject.toml scripts/bootstrap.sh
 	bash scripts/bootstrap.sh
 	touch $(STAMP)
 

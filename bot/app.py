@@ -1,4 +1,10 @@
-"""Application factory of the TaxGuide gateway."""
+"""Application factory of the TaxGuide gateway: every subsystem is wired here, explicitly.
+
+Start-up order (``cleanup_ctx``): HTTP client, database, Redis; the handoff (store, manager, fan-out
+listener); analytics (durable writer, queries); then ``services_ctx`` joins them: the conversation
+service with its turn hooks (handoff, survey), the survey as the handoff's closed-case listener and
+the taxpayer sockets as the handoff's delivery; last the WeChat channel when configured.
+"""
 from __future__ import annotations
 
 import logging
@@ -8,14 +14,18 @@ import aiohttp
 from aiohttp import web
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from bot.analytics.setup import build_survey, setup_analytics
 from bot.db.migrate import upgrade_head
-from bot.db.repository import TranscriptRepository
+from bot.db.repository import TranscriptEntry, TranscriptRepository
 from bot.errors import error_middleware, security_headers_middleware
-from bot.analytics.setup import setup_analytics
 from bot.handoff.setup import setup_handoff
 from bot.health import HealthService
+from bot.hooks import BotMessage
 from bot.i18n_view import routes as i18n_routes
-from bot.keys import ENGINE, HEALTH, HTTP, METRICS, REDIS, ROUTING, SERVICE, SETTINGS, SIGNER, SIO, THROTTLE
+from bot.keys import (
+    ENGINE, HANDOFF, HEALTH, HTTP, METRICS, REDIS, ROUTING, SERVICE, SETTINGS, SIGNER, SIO, SURVEY, THROTTLE,
+    TRANSCRIPTS,
+)
 from bot.metrics import Metrics
 from bot.rasa_client import RasaClient
 from bot.ratelimit import Limit, MemoryRateLimiter, RateLimiter, RedisRateLimiter, Throttle
@@ -23,7 +33,7 @@ from bot.routing import InMemoryRouting, RoutingService
 from bot.service import ConversationService
 from bot.sessions import SessionSigner
 from bot.settings import Settings
-from bot.socket_channel import create_socket_server, register_handlers
+from bot.socket_channel import SocketTaxpayers, create_socket_server, register_handlers
 from bot.views import setup_routes
 from bot.wechat.setup import setup_wechat
 
@@ -56,6 +66,7 @@ async def database_ctx(app: web.Application) -> AsyncIterator[None]:
     _ensure_sqlite_dir(settings.database_url)
     engine = create_async_engine(settings.database_url, future=True, pool_pre_ping=True)
     app[ENGINE] = engine
+    app[TRANSCRIPTS] = TranscriptRepository(engine)
     if settings.run_migrations:
         await upgrade_head(engine)
     yield
@@ -81,10 +92,27 @@ async def redis_ctx(app: web.Application) -> AsyncIterator[None]:
 
 
 async def services_ctx(app: web.Application) -> AsyncIterator[None]:
-    """Build the service layer over the opened resources."""
+    """Build the conversation service over the opened resources and join the subsystems."""
     settings = app[SETTINGS]
     metrics = app[METRICS]
-    transcripts = TranscriptRepository(app[ENGINE])
+    transcripts = app[TRANSCRIPTS]
+    handoff = app[HANDOFF]
+    handoff.add_subscriber(SocketTaxpayers(app[SIO]))  # agent messages, notices, queue positions, the survey
+
+    async def deliver_survey(conversation_id: str, message: BotMessage) -> None:
+        """Store the rating request (REST clients poll it as a 'system' message) and push it everywhere."""
+        payload = {k: message[k] for k in ("buttons", "custom") if k in message}
+        try:
+            await transcripts.add([TranscriptEntry(conversation_id, "system", "survey", message["text"],
+                                                   kind="survey", payload=payload)])
+        except Exception as exc:  # the request still reaches the taxpayer
+            log.error("could not store the rating request: %s", type(exc).__name__)
+            metrics.error("db")
+        await handoff.send_to_taxpayer(conversation_id, message)
+
+    survey = build_survey(app, deliver_survey)
+    app[SURVEY] = survey
+    handoff.add_closed_listener(survey)  # an officer's "resolved" asks for a rating
     limiter: RateLimiter
     if app[REDIS] is not None:
         limiter = RedisRateLimiter(app[REDIS], on_error=lambda: metrics.error("redis"))
@@ -100,7 +128,9 @@ async def services_ctx(app: web.Application) -> AsyncIterator[None]:
         settings.rasa_workers,  # sticky per conversation when there are several
         aiohttp.ClientTimeout(total=settings.reply_timeout, connect=settings.connect_timeout),
     )
-    app[SERVICE] = ConversationService(rasa, transcripts, app[ROUTING], metrics, settings.history_limit)
+    app[SERVICE] = ConversationService(
+        rasa, transcripts, app[ROUTING], metrics, settings.history_limit, hooks=(handoff, survey)
+    )
     app[HEALTH] = HealthService(
         app[HTTP], settings.rasa_workers, settings.action_server_url, transcripts, app[REDIS], settings.health_timeout
     )
@@ -123,9 +153,10 @@ def create_app(
     app[METRICS] = Metrics()
     app[SIGNER] = SessionSigner(settings.session_secret)
     app[ROUTING] = routing or InMemoryRouting()
-    app.cleanup_ctx.extend([http_ctx, database_ctx, redis_ctx, services_ctx])
+    app.cleanup_ctx.extend([http_ctx, database_ctx, redis_ctx])
     setup_handoff(app, settings, routing, handoff_store, handoff_policy)  # live agents (bot/handoff)
     setup_analytics(app, settings)  # ratings, answer feedback, outcomes, /analytics (bot/analytics)
+    app.cleanup_ctx.append(services_ctx)  # the conversation service; hooks, listeners and delivery joined
     setup_wechat(app, settings)  # WeChat Official Account at /wechat, when configured (bot/wechat)
 
     sio = create_socket_server(settings.cors_origins)

@@ -1,13 +1,26 @@
-"""Typed application keys shared by the app factory, views and sockets."""
+"""Every typed application key of the gateway, in one module (aiohttp-demos' ``typedefs.py``).
+
+The app factory (``bot/app.py``) and the subsystems' contexts fill them; views and sockets read them.
+"""
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Optional
 
 import aiohttp
 import socketio
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from bot.analytics.queries import AnalyticsQueries
+from bot.analytics.settings import AnalyticsSettings
+from bot.analytics.store import DurableWriter
+from bot.analytics.survey import SurveyService
+from bot.db.handoff_repository import HandoffRepository
+from bot.db.repository import TranscriptRepository
+from bot.handoff.knowledge_search import KnowledgeSearch
+from bot.handoff.manager import HandoffManager
+from bot.handoff.policy import HandoffPolicy
+from bot.handoff.store import HandoffStore
 from bot.health import HealthService
 from bot.metrics import Metrics
 from bot.ratelimit import Throttle
@@ -15,7 +28,13 @@ from bot.routing import RoutingService
 from bot.service import ConversationService
 from bot.sessions import SessionSigner
 from bot.settings import Settings
+from bot.wechat.channel import WeChatChannel
+from bot.wechat.settings import WeChatSettings
 
+if TYPE_CHECKING:
+    from redis.asyncio import Redis
+
+# gateway core (bot/app.py)
 SETTINGS = web.AppKey("settings", Settings)
 METRICS = web.AppKey("metrics", Metrics)
 SIGNER = web.AppKey("signer", SessionSigner)
@@ -23,26 +42,25 @@ ROUTING = web.AppKey("routing", RoutingService)
 SIO = web.AppKey("sio", socketio.AsyncServer)
 HTTP = web.AppKey("http", aiohttp.ClientSession)
 ENGINE = web.AppKey("engine", AsyncEngine)
-REDIS = web.AppKey("redis", Any)
+TRANSCRIPTS = web.AppKey("transcripts", TranscriptRepository)
+REDIS: web.AppKey[Optional["Redis[bytes]"]] = web.AppKey("redis")
 THROTTLE = web.AppKey("throttle", Throttle)
 SERVICE = web.AppKey("service", ConversationService)
 HEALTH = web.AppKey("health", HealthService)
 
 # live-agent handoff (bot/handoff)
-from bot.db.handoff_repository import HandoffRepository  # noqa: E402
-from bot.handoff.knowledge_search import KnowledgeSearch  # noqa: E402
-from bot.handoff.manager import HandoffManager  # noqa: E402
-from bot.handoff.policy import HandoffPolicy  # noqa: E402
-
 HANDOFF = web.AppKey("handoff", HandoffManager)
-HANDOFF_STORE = web.AppKey("handoff_store", Any)
+HANDOFF_STORE: web.AppKey[HandoffStore] = web.AppKey("handoff_store")
 HANDOFF_REPO = web.AppKey("handoff_repo", HandoffRepository)
 HANDOFF_POLICY = web.AppKey("handoff_policy", HandoffPolicy)
 KNOWLEDGE_SEARCH = web.AppKey("knowledge_search", KnowledgeSearch)
 
-# WeChat Official Account channel (bot/wechat)
-from bot.wechat.channel import WeChatChannel  # noqa: E402
-from bot.wechat.settings import WeChatSettings  # noqa: E402
+# satisfaction survey, outcomes and the dashboard (bot/analytics)
+ANALYTICS_SETTINGS = web.AppKey("analytics_settings", AnalyticsSettings)
+WRITER = web.AppKey("analytics_writer", DurableWriter)
+SURVEY = web.AppKey("analytics_survey", SurveyService)
+QUERIES = web.AppKey("analytics_queries", AnalyticsQueries)
 
+# WeChat Official Account channel (bot/wechat)
 WECHAT = web.AppKey("wechat", WeChatChannel)
 WECHAT_SETTINGS = web.AppKey("wechat_settings", WeChatSettings)

@@ -3,15 +3,16 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Sequence
 
 from bot.db.repository import TranscriptEntry, TranscriptRepository
+from bot.hooks import Turn, TurnHook
 from bot.metrics import Metrics
 from bot.privacy import mask_pii
-from knowledge import catalogue
-from knowledge.text import LANGUAGES, detect_language
 from bot.rasa_client import BotMessage, RasaClient, UpstreamError
 from bot.routing import Route, RoutingService
+from knowledge import catalogue
+from knowledge.text import LANGUAGES, detect_language
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +62,11 @@ def _bot_entry(conversation_id: str, channel: str, item: BotMessage, language: O
 
 
 class ConversationService:
-    """Handles one taxpayer message end to end."""
+    """Handles one taxpayer message end to end.
+
+    ``hooks`` (``bot.hooks.TurnHook``, in order: the handoff, then the survey) may answer a message
+    themselves (``before_turn``) or add replies after the bot's (``after_turn``).
+    """
 
     def __init__(
         self,
@@ -70,14 +75,14 @@ class ConversationService:
         routing: RoutingService,
         metrics: Metrics,
         history_limit: int = 500,
+        hooks: Sequence[TurnHook] = (),
     ) -> None:
         self.rasa = rasa
         self.transcripts = transcripts
         self.routing = routing
         self.metrics = metrics
         self.history_limit = history_limit
-        self.handoff: Optional[Any] = None  # bot.handoff.manager.HandoffManager, set by the app
-        self.analytics: Optional[Any] = None  # bot.analytics.survey.SurveyService, set by the app
+        self.hooks = tuple(hooks)
 
     async def handle(
         self, conversation_id: str, text: str, channel: str, metadata: Optional[Dict[str, Any]] = None
@@ -93,10 +98,13 @@ class ConversationService:
         entries = [TranscriptEntry(conversation_id, "taxpayer", channel, masked, language=language)]
 
         replies: List[BotMessage] = []
-        intercepted = await self.handoff.before_turn(conversation_id, masked, channel) if self.handoff else None
-        if intercepted is None and self.analytics is not None:  # a rating reply (bot/analytics)
-            intercepted = await self.analytics.before_turn(conversation_id, masked, channel)
         route = await self.routing.get(conversation_id)
+        turn = Turn(conversation_id, masked, channel, route, language)
+        intercepted: Optional[List[BotMessage]] = None
+        for hook in self.hooks:  # the handoff's cancel button, a rating reply
+            intercepted = await hook.before_turn(turn)
+            if intercepted is not None:
+                break
         if intercepted is not None:
             replies = intercepted
         elif route is Route.BOT:
@@ -106,11 +114,10 @@ class ConversationService:
                 log.warning("rasa failed for a %s message: %s", channel, exc)
                 self.metrics.error(exc.kind)
                 replies = [apology(conversation_id, language)]
-        # Route.AGENT: the message is recorded and relayed to the agent's console (bot/handoff).
-        if self.handoff is not None and intercepted is None:
-            replies = replies + await self.handoff.after_turn(conversation_id, channel, route, masked, replies)
-        if self.analytics is not None and intercepted is None:  # outcome facts, feedback ids, rating request
-            replies = replies + await self.analytics.after_turn(conversation_id, channel, masked, replies, route.value)
+        # Route.AGENT: the message is recorded and relayed to the agent's console (the handoff hook).
+        if intercepted is None:
+            for hook in self.hooks:  # escalation, relay to the officer; outcome facts, feedback ids, rating request
+                replies = replies + await hook.after_turn(turn, replies)
 
         for item in replies:
             entries.append(_bot_entry(conversation_id, channel, item, language))

@@ -24,6 +24,7 @@ log = logging.getLogger(__name__)
 USER_EVENT = "user_uttered"
 BOT_EVENT = "bot_uttered"
 ERROR_EVENT = "gateway_error"
+STATUS_EVENT = "handoff_status"
 
 
 def to_socket_events(item: BotMessage) -> List[Dict[str, Any]]:
@@ -58,6 +59,26 @@ def to_socket_events(item: BotMessage) -> List[Dict[str, Any]]:
         else:
             events.append({"custom": item["custom"]})
     return events
+
+
+class SocketTaxpayers:
+    """Delivers handoff and survey messages to the taxpayer sockets connected to this instance.
+
+    A ``bot.handoff.manager.TaxpayerSubscriber``: the handoff fan-out calls it on every instance; a room
+    with no socket here is a no-op.
+    """
+
+    def __init__(self, sio: socketio.AsyncServer) -> None:
+        self.sio = sio
+
+    async def taxpayer_message(self, conversation_id: str, message: Dict[str, Any], event_id: Optional[str]) -> None:
+        """Emit ``message`` as Rasa's socket.io channel would (``bot_uttered`` events)."""
+        for event in to_socket_events(message):
+            await self.sio.emit(BOT_EVENT, event, room=conversation_id)
+
+    async def taxpayer_status(self, conversation_id: str, status: Dict[str, Any]) -> None:
+        """Emit a queue-position update (``handoff_status``)."""
+        await self.sio.emit(STATUS_EVENT, status, room=conversation_id)
 
 
 def _remote(environ: Dict[str, Any], trust_proxy: bool) -> str:

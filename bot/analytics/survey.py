@@ -1,9 +1,11 @@
 """The gateway-owned satisfaction survey and per-turn outcome logging.
 
-``ConversationService`` calls ``before_turn`` (a rating reply is answered here, Rasa never sees it)
-and ``after_turn`` (ids for thumbs up/down on answers, outcome counters, and the rating request
-appended after a conversation-ending reply). Agent resolutions and idle conversations get the same
-rating request through ``request_survey``.
+``SurveyService`` is a ``bot.hooks.TurnHook``: ``before_turn`` answers a rating reply (Rasa never
+sees it) and ``after_turn`` adds ids for thumbs up/down on answers, logs the outcome counters and
+appends the rating request after a conversation-ending reply. It is also a
+``bot.hooks.HandoffClosedListener``: an officer's "resolved" asks for a rating, as does an idle
+conversation (``request_survey``); those requests reach the taxpayer through the ``deliver`` callable
+given at construction.
 """
 from __future__ import annotations
 
@@ -18,6 +20,7 @@ from typing import Any, Awaitable, Callable, Dict, List, Optional
 import yaml
 
 from bot.analytics.store import BufferFull, DurableWriter, iso, utcnow
+from bot.hooks import HandoffClosed, Turn
 from knowledge import catalogue
 from knowledge.text import LANGUAGES, detect_language, language_of
 
@@ -140,16 +143,19 @@ Deliver = Callable[[str, Dict[str, Any]], Awaitable[None]]
 class SurveyService:
     """Owns the rating request, the rating replies and the outcome facts of each turn."""
 
-    def __init__(self, writer: DurableWriter, state: SurveyState, endings: Optional[Dict[str, str]] = None) -> None:
+    def __init__(
+        self, writer: DurableWriter, state: SurveyState, endings: Optional[Dict[str, str]] = None,
+        deliver: Optional[Deliver] = None,
+    ) -> None:
         self.writer = writer
         self.state = state
         self.endings = endings or {}
-        # set by the app: store + push a message to the taxpayer outside a turn (agent resolved, idle)
-        self.deliver: Optional[Deliver] = None
+        self.deliver = deliver  # store + push a message to the taxpayer outside a turn (agent resolved, idle)
 
     # ------------------------------------------------------------------ turn hooks
-    async def before_turn(self, conversation_id: str, text: str, channel: str) -> Optional[List[Dict[str, Any]]]:
+    async def before_turn(self, turn: Turn) -> Optional[List[Dict[str, Any]]]:
         """A rating (or skip) is answered by the gateway; anything else clears a pending request."""
+        conversation_id, text, channel = turn.conversation_id, turn.text, turn.channel
         state = await self.state.get(conversation_id)
         pending = state.get("status") == "pending"
         rating = parse_rating(text, pending)
@@ -165,10 +171,9 @@ class SurveyService:
             reply = await self.rate(conversation_id, rating["score"], rating.get("comment"), channel, language)
         return [reply]
 
-    async def after_turn(
-        self, conversation_id: str, channel: str, text: str, replies: List[Dict[str, Any]], route: str = "bot"
-    ) -> List[Dict[str, Any]]:
+    async def after_turn(self, turn: Turn, replies: List[Dict[str, Any]]) -> List[Dict[str, Any]]:
         """Tag answers for feedback, log the turn, and append a rating request after an ending reply."""
+        conversation_id, text, channel, route = turn.conversation_id, turn.text, turn.channel, turn.route.value
         state = await self.state.get(conversation_id)
         detected = detect_language(text)
         if detected:  # the survey speaks the language of the taxpayer's latest message that has one
@@ -247,6 +252,11 @@ class SurveyService:
         return await self.writer.write(op)
 
     # ------------------------------------------------------------------ outside a turn
+    async def handoff_closed(self, event: HandoffClosed) -> None:
+        """An officer resolved the case: ask the taxpayer for a rating (not when handed back to the bot)."""
+        if event.outcome == "resolved":
+            await self.request_survey(event.conversation_id, "agent_resolved")
+
     async def request_survey(self, conversation_id: str, reason: str, channel: str = "handoff",
                              record_end: bool = True) -> Optional[Dict[str, Any]]:
         """Ask for a rating after an agent resolved the conversation or it went idle."""

@@ -26,7 +26,7 @@ from aiohttp import web
 from bot.analytics.queries import BEIJING, AnalyticsQueries, Filters
 from bot.analytics.store import BufferFull
 from bot.errors import ApiError, dumps
-from bot.keys import SERVICE, SETTINGS, SIGNER
+from bot.keys import QUERIES, SERVICE, SETTINGS, SIGNER, SURVEY
 from bot.validation import decode_json_body
 
 STATIC = Path(__file__).resolve().parent.parent / "static" / "analytics"
@@ -48,12 +48,6 @@ def require_analyst(handler: Handler) -> Handler:
 
 def _json(data: Any, status: int = 200) -> web.Response:
     return web.json_response(data, status=status, headers=NO_STORE, dumps=dumps)
-
-
-def _keys(app: web.Application) -> Any:
-    from bot.analytics.setup import QUERIES, SURVEY
-
-    return QUERIES, SURVEY
 
 
 # --------------------------------------------------------------------------- taxpayer
@@ -81,7 +75,6 @@ async def rate(request: web.Request) -> web.Response:
     """Rate the conversation 1..5 (a second rating replaces the first) or skip."""
     conversation_id = _owner(request)
     body = await _body(request)
-    _, SURVEY = _keys(request.app)
     skip = body.get("skip") is True
     score = body.get("score")
     comment = body.get("comment")
@@ -105,7 +98,6 @@ async def feedback(request: web.Request) -> web.Response:
     """Thumbs up/down on one answer (its ``custom.feedback_id``)."""
     conversation_id = _owner(request)
     body = await _body(request)
-    _, SURVEY = _keys(request.app)
     feedback_id, helpful = body.get("feedback_id"), body.get("helpful")
     if not isinstance(feedback_id, str) or not 1 <= len(feedback_id) <= 64:
         raise ApiError(400, "invalid_feedback_id", "feedback_id must be the answer's custom.feedback_id")
@@ -168,13 +160,11 @@ async def redirect(request: web.Request) -> web.StreamResponse:
 
 @require_analyst
 async def dashboard(request: web.Request) -> web.Response:
-    QUERIES, _ = _keys(request.app)
     return _json(await request.app[QUERIES].dashboard(filters(request)))
 
 
 @require_analyst
 async def conversation(request: web.Request) -> web.Response:
-    QUERIES, _ = _keys(request.app)
     data = await request.app[QUERIES].conversation(request.match_info["conversation_id"], request.app[SETTINGS].history_limit)
     if data is None:
         raise ApiError(404, "not_found", "no such conversation")
@@ -206,7 +196,6 @@ def _rows(section: str, data: Any) -> Iterable[List[Any]]:
 
 @require_analyst
 async def export_csv(request: web.Request) -> web.StreamResponse:
-    QUERIES, _ = _keys(request.app)
     section = request.query.get("section", "summary")
     if section not in SECTIONS:
         raise ApiError(400, "invalid_section", f"section must be one of {list(SECTIONS)}")

@@ -1,7 +1,8 @@
 """The handoff workflow: escalate, queue, claim, chat, close, requeue, offline tickets.
 
-The ConversationService calls ``before_turn`` / ``after_turn`` on every taxpayer message; the agent
-console API calls the agent methods. All shared state goes through the ``HandoffStore`` (memory or
+``HandoffManager`` is a ``bot.hooks.TurnHook``: the ConversationService calls ``before_turn`` /
+``after_turn`` on every taxpayer message; the agent console API calls the agent methods; closing a
+case tells the ``bot.hooks.HandoffClosedListener`` objects (the survey). All shared state goes through the ``HandoffStore`` (memory or
 Redis); every change is published on the store's channel, and each gateway instance's listener
 (``dispatch``) forwards it to the taxpayer sockets and agent consoles connected to that instance.
 Every step is written to ``handoff_events``.
@@ -19,6 +20,7 @@ from typing import Any, Awaitable, Callable, Dict, List, Optional, Protocol, Set
 from bot.db.handoff_repository import HandoffRepository
 from bot.db.repository import TranscriptEntry, TranscriptRepository
 from bot.handoff.policy import HandoffPolicy
+from bot.hooks import HandoffClosed, HandoffClosedListener, Turn
 from knowledge import catalogue
 from knowledge.text import language_of
 from bot.handoff.rasa_control import RasaControl
@@ -74,19 +76,22 @@ class HandoffManager:
         self.transcripts = transcripts
         self.rasa = rasa
         self.on_error = on_error
-        # set by the app: deliver to this instance's taxpayer sockets / agent consoles
-        self.emit_taxpayer: Callable[[str, str, Dict[str, Any]], Awaitable[None]] = self._noop
         self.consoles: Dict[str, Set[Any]] = {}  # agent -> open websockets on this instance
         self.console_roles: Dict[str, str] = {}
-        self.subscribers: List[TaxpayerSubscriber] = []  # other channels' delivery (add_subscriber)
+        self.subscribers: List[TaxpayerSubscriber] = []  # taxpayer delivery: sockets, WeChat (add_subscriber)
+        self.closed_listeners: List[HandoffClosedListener] = []  # told when a case is closed (the survey)
 
     def add_subscriber(self, subscriber: TaxpayerSubscriber) -> None:
-        """Also deliver taxpayer messages and queue updates through ``subscriber`` (e.g. WeChat)."""
+        """Deliver taxpayer messages and queue updates through ``subscriber`` (sockets, WeChat)."""
         self.subscribers.append(subscriber)
 
-    @staticmethod
-    async def _noop(*args: Any) -> None:
-        return None
+    def add_closed_listener(self, listener: HandoffClosedListener) -> None:
+        """Tell ``listener`` each time an officer closes a case on this instance."""
+        self.closed_listeners.append(listener)
+
+    async def send_to_taxpayer(self, conv_id: str, message: Dict[str, Any]) -> None:
+        """Push ``message`` to the taxpayer through every instance's subscribers (not stored here)."""
+        await self._publish({"type": "to_taxpayer", "conversation_id": conv_id, "message": message})
 
     # ------------------------------------------------------------------ helpers
     async def _event(self, conv_id: str, event_type: str, **kwargs: Any) -> None:
@@ -143,23 +148,23 @@ class HandoffManager:
         return out
 
     # ------------------------------------------------------------------ taxpayer side
-    async def before_turn(self, conv_id: str, text: str, channel: str) -> Optional[List[Dict[str, Any]]]:
+    async def before_turn(self, turn: Turn) -> Optional[List[Dict[str, Any]]]:
         """Messages the gateway answers itself (not Rasa): the cancel button's payload."""
-        if text.strip() == CANCEL_PAYLOAD:
+        if turn.text.strip() == CANCEL_PAYLOAD:
             try:
-                return [await self.cancel(conv_id)]
+                return [await self.cancel(turn.conversation_id)]
             except Exception as exc:
                 log.error("handoff cancel failed: %s", type(exc).__name__)
                 self.on_error("handoff")
         return None
 
-    async def after_turn(
-        self, conv_id: str, channel: str, route: Route, text: str, replies: List[Dict[str, Any]]
-    ) -> List[Dict[str, Any]]:
+    async def after_turn(self, turn: Turn, replies: List[Dict[str, Any]]) -> List[Dict[str, Any]]:
         """After the bot answered (or not): escalate when the policy says so; relay to the agent.
-        A failure of the shared state never costs the taxpayer the bot's answer."""
+
+        A failure of the shared state never costs the taxpayer the bot's answer.
+        """
         try:
-            return await self._after_turn(conv_id, channel, route, text, replies)
+            return await self._after_turn(turn.conversation_id, turn.channel, turn.route, turn.text, replies)
         except Exception as exc:
             log.error("handoff step failed: %s", type(exc).__name__)
             self.on_error("handoff")
@@ -374,6 +379,13 @@ class HandoffManager:
         await self.rasa.resume(conv_id)
         await self._tell_taxpayer(conv_id, _t(record.get("language"), status), f"handoff_{status}")
         await self._publish({"type": "queue_changed"})
+        event = HandoffClosed(conv_id, user["username"], outcome)
+        for listener in self.closed_listeners:
+            try:
+                await listener.handoff_closed(event)
+            except Exception as exc:  # the officer's close has succeeded; a listener never undoes it
+                log.error("handoff closed listener failed: %s", type(exc).__name__)
+                self.on_error("handoff")
 
     async def requeue(self, conv_id: str, agent: str, why: str = "agent_disconnected") -> bool:
         record = await self.store.get(conv_id)
@@ -432,7 +444,6 @@ class HandoffManager:
     async def dispatch(self, event: Dict[str, Any]) -> None:
         kind = event.get("type")
         if kind == "to_taxpayer":
-            await self.emit_taxpayer(event["conversation_id"], "message", event["message"])
             for subscriber in self.subscribers:
                 await self._notify(subscriber.taxpayer_message(event["conversation_id"], event["message"], event.get("event_id")))
         elif kind == "to_agent":
@@ -443,7 +454,6 @@ class HandoffManager:
             waiting = await self.store.waiting()
             if kind == "queue_changed":
                 for position, record in enumerate(waiting, start=1):
-                    await self.emit_taxpayer(record["id"], "status", {"status": QUEUED, "position": position})
                     for subscriber in self.subscribers:
                         await self._notify(subscriber.taxpayer_status(record["id"], {"status": QUEUED, "position": position}))
             for agent, sockets in list(self.consoles.items()):

@@ -4,7 +4,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from typing import Any, AsyncIterator, Dict, Optional
+from typing import AsyncIterator, Optional
 
 from aiohttp import web
 
@@ -17,15 +17,13 @@ from bot.handoff.rasa_control import RasaControl
 from bot.handoff.store import HandoffStore, MemoryHandoffStore, RedisHandoffStore, StoreRouting
 from bot.handoff.views import setup_handoff_routes
 from bot.keys import (
-    ENGINE, HANDOFF, HANDOFF_POLICY, HANDOFF_REPO, HANDOFF_STORE, HTTP, KNOWLEDGE_SEARCH, METRICS, ROUTING, SERVICE,
-    SETTINGS, SIO,
+    ENGINE, HANDOFF, HANDOFF_POLICY, HANDOFF_REPO, HANDOFF_STORE, HTTP, KNOWLEDGE_SEARCH, METRICS, ROUTING,
+    TRANSCRIPTS,
 )
 from bot.routing import RoutingService
 from bot.settings import Settings
-from bot.socket_channel import BOT_EVENT, to_socket_events
 
 log = logging.getLogger(__name__)
-STATUS_EVENT = "handoff_status"
 
 
 def setup_handoff(
@@ -47,20 +45,10 @@ def setup_handoff(
         metrics = app[METRICS]
         repo = HandoffRepository(app[ENGINE])
         app[HANDOFF_REPO] = repo
-        rasa = RasaControl(lambda: app[HTTP], getattr(settings, "rasa_workers", (settings.rasa_url,)), settings.rasa_token, lambda: metrics.error("rasa_api"))
-        manager = HandoffManager(store, app[HANDOFF_POLICY], repo, app[SERVICE].transcripts, rasa, metrics.error)
-
-        async def emit_taxpayer(conversation_id: str, what: str, payload: Dict[str, Any]) -> None:
-            sio = app[SIO]
-            if what == "message":
-                for event in to_socket_events(payload):
-                    await sio.emit(BOT_EVENT, event, room=conversation_id)
-            else:
-                await sio.emit(STATUS_EVENT, payload, room=conversation_id)
-
-        manager.emit_taxpayer = emit_taxpayer
+        rasa = RasaControl(lambda: app[HTTP], settings.rasa_workers, settings.rasa_token,
+                           lambda: metrics.error("rasa_api"))
+        manager = HandoffManager(store, app[HANDOFF_POLICY], repo, app[TRANSCRIPTS], rasa, metrics.error)
         app[HANDOFF] = manager
-        app[SERVICE].handoff = manager
         ready = asyncio.Event()
         tasks = [asyncio.create_task(manager.listen(ready)), asyncio.create_task(manager.sweeper())]
         with contextlib.suppress(asyncio.TimeoutError):

@@ -151,7 +151,7 @@ async def test_token_is_shared_by_instances_through_redis(fake_wechat, require_s
     finally:
         for r in clients:
             await r.delete(f"{prefix}wx1234567890abcdef:token")
-            await r.close()
+            await r.close(close_connection_pool=True)
 
 
 # --------------------------------------------------------------------------- rendering

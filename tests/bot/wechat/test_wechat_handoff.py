@@ -156,4 +156,4 @@ async def test_two_instances_send_each_message_once(
         keys = [k async for k in r.scan_iter(match=prefix + "*")]
         if keys:
             await r.delete(*keys)
-        await r.close()
+        await r.close(close_connection_pool=True)
