@@ -1,6 +1,7 @@
 """JSON error responses: ``{"error": {"code", "message"}}`` for every failure."""
 from __future__ import annotations
 
+import enum
 import functools
 import json
 import logging
@@ -46,6 +47,26 @@ class ApiError(Exception):
         self.headers = headers or {}
 
 
+class ErrorKind(enum.IntEnum):
+    """What kind of refusal a domain error is; its value is the HTTP status the middleware answers with."""
+
+    INVALID = 400
+    FORBIDDEN = 403
+    NOT_FOUND = 404
+    CONFLICT = 409
+    UNAVAILABLE = 503
+
+
+class DomainError(Exception):
+    """A refused domain operation (handoff, tickets, ratings) with a stable code; no HTTP in the domain."""
+
+    def __init__(self, kind: ErrorKind, code: str, message: str) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.code = code
+        self.message = message
+
+
 def error_response(
     status: int, code: str, message: str, headers: Optional[Dict[str, str]] = None
 ) -> web.Response:
@@ -71,6 +92,9 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     except ApiError as exc:
         _count(request, exc.code)
         return error_response(exc.status, exc.code, exc.message, exc.headers)
+    except DomainError as exc:  # mapped to HTTP here, once
+        _count(request, exc.code)
+        return error_response(int(exc.kind), exc.code, exc.message)
     except web.HTTPException as exc:
         if exc.status < 400:
             raise

@@ -1,7 +1,6 @@
 """HTTP handlers: thin wrappers over the service layer."""
 from __future__ import annotations
 
-import hmac
 import html
 from pathlib import Path
 
@@ -9,6 +8,7 @@ import yaml
 from aiohttp import web
 
 from bot.errors import ApiError, dumps
+from bot.http import conversation_owner
 from bot.keys import HEALTH, METRICS, SERVICE, SETTINGS, SIGNER, THROTTLE
 from bot.ratelimit import Decision
 from bot.validation import decode_json_body, parse_rest_payload
@@ -55,15 +55,7 @@ async def create_session(request: web.Request) -> web.Response:
 
 async def history(request: web.Request) -> web.Response:
     """The masked transcript, only for the bearer of the conversation's session id."""
-    conversation_id = request.match_info["conversation_id"]
-    auth = request.headers.get("Authorization", "")
-    scheme, _, token = auth.partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
-        raise ApiError(401, "unauthorized", "send 'Authorization: Bearer <session_id>'")
-    token = token.strip()
-    signer = request.app[SIGNER]
-    if not signer.is_valid(token) or not hmac.compare_digest(token.encode(), conversation_id.encode()):
-        raise ApiError(403, "forbidden", "this session may not read that conversation")
+    conversation_id = conversation_owner(request)
     messages = await request.app[SERVICE].history(conversation_id)
     return web.json_response(messages, headers={"Cache-Control": "no-store"}, dumps=dumps)
 
