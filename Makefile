@@ -13,43 +13,43 @@ $(STAMP): requirements.lock requirements-nodeps.txt pyproject.toml scripts/boots
 	touch $(STAMP)
 
 run: install
-	$(PY) scripts/stack.py run
+	$(PY) -m scripts.stack run
 
 test: install
 	bash scripts/test.sh
 
 train: install
-	$(PY) scripts/stack.py train
+	$(PY) -m scripts.stack train
 
 validate: install
 	$(PY) -m knowledge validate
 
 eval: install
-	PYTHONPATH=. $(PY) -m knowledge evaluate
+	$(PY) -m knowledge evaluate
 
 kb-report: install
-	PYTHONPATH=. $(PY) -m knowledge report
+	$(PY) -m knowledge report
 
 nlu-eval: install
-	$(PY) scripts/nlu_eval.py --folds 3
+	$(PY) -m scripts.nlu_eval --folds 3
 
 bench: install
-	PYTHONPATH=. $(PY) -m knowledge bench
-	$(PY) scripts/bench_actions.py
+	$(PY) -m knowledge bench
+	$(PY) -m scripts.bench_actions
 	$(MAKE) --no-print-directory bench-gateway bench-handoff bench-analytics
 
 bench-gateway: install
-	$(PY) scripts/bench_gateway.py
+	$(PY) -m scripts.bench_gateway
 
 bench-handoff: install
-	PYTHONPATH=. $(PY) scripts/bench_handoff.py
+	$(PY) -m scripts.bench_handoff
 
 bench-analytics: install
 	bash scripts/services.sh
-	PYTHONPATH=. $(PY) scripts/bench_analytics.py
+	$(PY) -m scripts.bench_analytics
 
 demo-data: install
-	PYTHONPATH=. $(PY) -m bot.analytics.demo --conversations 2000
+	$(PY) -m bot.analytics.demo --conversations 2000
 
 clean:
 	rm -rf models results var .pytest_cache

@@ -1,11 +1,14 @@
-"""Gateway configuration, read from the environment in one place."""
+"""The gateway's settings: one object per process, read from the environment through ``knowledge.env``."""
 from __future__ import annotations
 
-import os
 import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping, Optional, Tuple
+
+from knowledge.env import Env, SettingsError
+
+__all__ = ["BOT_DIR", "PROJECT_ROOT", "Settings", "SettingsError"]
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 BOT_DIR = Path(__file__).resolve().parent
@@ -20,41 +23,6 @@ def _resolve_sqlite(url: str) -> str:
     if path in ("", ":memory:"):
         return url
     return f"{prefix}:///{(PROJECT_ROOT / path).resolve()}"
-
-
-class SettingsError(ValueError):
-    """An environment variable has an invalid value."""
-
-
-def _get(env: Mapping[str, str], name: str) -> Optional[str]:
-    value = env.get(name)
-    if value is None or value.strip() == "":
-        return None
-    return value.strip()
-
-
-def _num(env: Mapping[str, str], name: str, default: float, kind: type = float) -> float:
-    raw = _get(env, name)
-    if raw is None:
-        return default
-    try:
-        value = kind(raw)
-    except ValueError:
-        raise SettingsError(f"{name} must be a {kind.__name__}, got {raw!r}") from None
-    if value < 0:
-        raise SettingsError(f"{name} must not be negative, got {raw!r}")
-    return value
-
-
-def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
-    raw = _get(env, name)
-    if raw is None:
-        return default
-    if raw.lower() in ("1", "true", "yes", "on"):
-        return True
-    if raw.lower() in ("0", "false", "no", "off"):
-        return False
-    raise SettingsError(f"{name} must be true or false, got {raw!r}")
 
 
 @dataclass(frozen=True)
@@ -101,43 +69,47 @@ class Settings:
     @classmethod
     def from_env(cls, env: Optional[Mapping[str, str]] = None) -> "Settings":
         """Build settings from environment variables (``os.environ`` by default)."""
-        env = os.environ if env is None else env
-        port = int(_num(env, "PORT", 8000, int))
-        if not 0 < port < 65536:
-            raise SettingsError(f"PORT must be 1..65535, got {port}")
-        reply_timeout = _num(env, "UPSTREAM_TIMEOUT", 4.0)
-        if reply_timeout <= 0 or reply_timeout > 30:
-            raise SettingsError("UPSTREAM_TIMEOUT must be in (0, 30] seconds")
-        origins = tuple(o.strip() for o in (_get(env, "CORS_ALLOWED_ORIGINS") or "").split(",") if o.strip())
-        rasa_urls = tuple(u.strip().rstrip("/") for u in (_get(env, "RASA_URLS") or "").split(",") if u.strip())
+        read = Env(env)
+        rasa_urls = tuple(u.rstrip("/") for u in read.items("RASA_URLS"))
         if len(set(rasa_urls)) != len(rasa_urls):
             raise SettingsError("RASA_URLS must not list a Rasa server twice")
         return cls(
-            host=_get(env, "HOST") or "0.0.0.0",
-            port=port,
-            rasa_url=rasa_urls[0] if rasa_urls else (_get(env, "RASA_URL") or cls.rasa_url).rstrip("/"),
+            host=read.text("HOST", cls.host) or cls.host,
+            port=read.integer("PORT", cls.port, minimum=1, maximum=65535),
+            rasa_url=rasa_urls[0] if rasa_urls else (read.text("RASA_URL") or cls.rasa_url).rstrip("/"),
             rasa_urls=rasa_urls,
-            action_server_url=(_get(env, "ACTION_SERVER_URL") or cls.action_server_url).rstrip("/"),
-            database_url=_resolve_sqlite(_get(env, "DATABASE_URL") or DEFAULT_DATABASE_URL),
-            redis_url=_get(env, "REDIS_URL"),
-            connect_timeout=_num(env, "UPSTREAM_CONNECT_TIMEOUT", 1.0),
-            reply_timeout=reply_timeout,
-            health_timeout=_num(env, "HEALTH_TIMEOUT", 2.0),
-            max_message_chars=int(_num(env, "MAX_MESSAGE_CHARS", 2000, int)),
-            max_body_bytes=int(_num(env, "MAX_BODY_BYTES", 64 * 1024, int)),
-            sender_burst=int(_num(env, "RATE_LIMIT_SENDER_BURST", 10, int)),
-            sender_per_minute=_num(env, "RATE_LIMIT_SENDER_PER_MINUTE", 30.0),
-            ip_burst=int(_num(env, "RATE_LIMIT_IP_BURST", 60, int)),
-            ip_per_minute=_num(env, "RATE_LIMIT_IP_PER_MINUTE", 120.0),
-            session_secret=_get(env, "SESSION_SECRET") or secrets.token_hex(32),
-            trust_proxy=_bool(env, "TRUST_PROXY", False),
-            cors_origins=origins,
-            run_migrations=_bool(env, "RUN_MIGRATIONS", True),
-            history_limit=int(_num(env, "HISTORY_LIMIT", 500, int)),
-            log_level=(_get(env, "LOG_LEVEL") or "INFO").upper(),
-            rasa_token=_get(env, "RASA_TOKEN"),
-            session_key=_get(env, "SESSION_KEY"),
-            cookie_secure=_bool(env, "SESSION_COOKIE_SECURE", False),
-            handoff_redis_prefix=_get(env, "HANDOFF_REDIS_PREFIX") or "taxguide:handoff:",
-            bcrypt_rounds=int(_num(env, "BCRYPT_ROUNDS", 12, int)),
+            action_server_url=(read.text("ACTION_SERVER_URL") or cls.action_server_url).rstrip("/"),
+            database_url=_resolve_sqlite(read.text("DATABASE_URL") or DEFAULT_DATABASE_URL),
+            redis_url=read.text("REDIS_URL"),
+            connect_timeout=read.number("UPSTREAM_CONNECT_TIMEOUT", cls.connect_timeout),
+            reply_timeout=read.number("UPSTREAM_TIMEOUT", cls.reply_timeout, maximum=30, positive=True),
+            health_timeout=read.number("HEALTH_TIMEOUT", cls.health_timeout),
+            max_message_chars=read.integer("MAX_MESSAGE_CHARS", cls.max_message_chars),
+            max_body_bytes=read.integer("MAX_BODY_BYTES", cls.max_body_bytes),
+            sender_burst=read.integer("RATE_LIMIT_SENDER_BURST", cls.sender_burst),
+            sender_per_minute=read.number("RATE_LIMIT_SENDER_PER_MINUTE", cls.sender_per_minute),
+            ip_burst=read.integer("RATE_LIMIT_IP_BURST", cls.ip_burst),
+            ip_per_minute=read.number("RATE_LIMIT_IP_PER_MINUTE", cls.ip_per_minute),
+            session_secret=read.text("SESSION_SECRET") or secrets.token_hex(32),
+            trust_proxy=read.boolean("TRUST_PROXY", cls.trust_proxy),
+            cors_origins=read.items("CORS_ALLOWED_ORIGINS"),
+            run_migrations=read.boolean("RUN_MIGRATIONS", cls.run_migrations),
+            history_limit=read.integer("HISTORY_LIMIT", cls.history_limit),
+            log_level=(read.text("LOG_LEVEL") or cls.log_level).upper(),
+            rasa_token=read.text("RASA_TOKEN"),
+            session_key=read.text("SESSION_KEY"),
+            cookie_secure=read.boolean("SESSION_COOKIE_SECURE", cls.cookie_secure),
+            handoff_redis_prefix=read.text("HANDOFF_REDIS_PREFIX") or cls.handoff_redis_prefix,
+            bcrypt_rounds=read.integer("BCRYPT_ROUNDS", cls.bcrypt_rounds),
         )
+
+
+def _get(env: Mapping[str, str], name: str) -> Optional[str]:
+    """Transitional: ``Env(env).text(name)`` (bot/wechat and bot/analytics settings move to Env next)."""
+    return Env(env).text(name)
+
+
+def _num(env: Mapping[str, str], name: str, default: float, kind: type = float) -> float:
+    """Transitional: ``Env(env).number(name, default)``."""
+    read = Env(env)
+    return read.integer(name, int(default)) if kind is int else read.number(name, default)

@@ -1,12 +1,13 @@
-"""Knowledge settings, read from the environment in one place."""
+"""The knowledge service's settings (action server), read through ``knowledge.env``."""
 
 from __future__ import annotations
 
 import importlib.util
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, Mapping, Optional
+
+from knowledge.env import Env
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 ENCODERS = ("e5", "use", "minilm")
@@ -24,22 +25,11 @@ def bundled_model_dir() -> Optional[Path]:
 DEFAULT_ANSWER_THRESHOLDS = {"en": 0.30, "zh": 0.40}  # tuned on the dev sets' tuning parts
 
 
-def _float(env: Mapping[str, str], name: str, default: float) -> float:
-    raw = env.get(name)
-    if raw is None or not raw.strip():
-        return default
-    try:
-        return float(raw)
-    except ValueError:
-        raise ValueError(f"{name} must be a number, got {raw!r}") from None
-
-
-def _thresholds(env: Mapping[str, str]) -> Dict[str, float]:
+def _thresholds(read: Env) -> Dict[str, float]:
     """Per-language answer thresholds: TAXGUIDE_ANSWER_THRESHOLD sets both, _EN / _ZH one each."""
-    both = env.get("TAXGUIDE_ANSWER_THRESHOLD")
     return {
-        language: _float(env, f"TAXGUIDE_ANSWER_THRESHOLD_{language.upper()}",
-                         _float(env, "TAXGUIDE_ANSWER_THRESHOLD", default) if both else default)
+        language: read.number(f"TAXGUIDE_ANSWER_THRESHOLD_{language.upper()}",
+                              read.number("TAXGUIDE_ANSWER_THRESHOLD", default, maximum=1.0), maximum=1.0)
         for language, default in DEFAULT_ANSWER_THRESHOLDS.items()
     }
 
@@ -61,18 +51,15 @@ class KnowledgeSettings:
     @classmethod
     def from_env(cls, environ: Optional[Mapping[str, str]] = None) -> "KnowledgeSettings":
         """Settings from TAXGUIDE_* variables, with the project's defaults."""
-        env = os.environ if environ is None else environ
-        model = env.get("TAXGUIDE_EMBEDDING_MODEL_DIR")
-        encoder = env.get("TAXGUIDE_ENCODER", cls.encoder)
-        if encoder not in ENCODERS:
-            raise ValueError(f"TAXGUIDE_ENCODER must be one of {', '.join(ENCODERS)}, got {encoder!r}")
+        read = Env(environ)
+        model = read.text("TAXGUIDE_EMBEDDING_MODEL_DIR")
         return cls(
-            articles_dir=Path(env.get("TAXGUIDE_ARTICLES_DIR", PROJECT_ROOT / "knowledge" / "articles")),
+            articles_dir=Path(read.text("TAXGUIDE_ARTICLES_DIR") or PROJECT_ROOT / "knowledge" / "articles"),
             model_dir=Path(model) if model else None,
-            encoder=encoder,
-            cache_dir=Path(env.get("TAXGUIDE_CACHE_DIR", PROJECT_ROOT / "var" / "cache" / "retriever")),
-            answer_threshold=_thresholds(env),
-            domain_threshold=_float(env, "TAXGUIDE_DOMAIN_THRESHOLD", cls.domain_threshold),
-            refresh_seconds=_float(env, "TAXGUIDE_REFRESH_SECONDS", cls.refresh_seconds),
-            retrieval_cache_size=max(0, int(env.get("TAXGUIDE_RETRIEVAL_CACHE_SIZE", cls.retrieval_cache_size))),
+            encoder=read.choice("TAXGUIDE_ENCODER", cls.encoder, ENCODERS),
+            cache_dir=Path(read.text("TAXGUIDE_CACHE_DIR") or PROJECT_ROOT / "var" / "cache" / "retriever"),
+            answer_threshold=_thresholds(read),
+            domain_threshold=read.number("TAXGUIDE_DOMAIN_THRESHOLD", cls.domain_threshold, maximum=1.0),
+            refresh_seconds=read.number("TAXGUIDE_REFRESH_SECONDS", cls.refresh_seconds),
+            retrieval_cache_size=read.integer("TAXGUIDE_RETRIEVAL_CACHE_SIZE", cls.retrieval_cache_size),
         )

@@ -9,8 +9,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import stack  # noqa: E402
+from scripts import stack
 
 QUESTIONS = [
     "how much can I earn before income tax kicks in",

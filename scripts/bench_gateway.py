@@ -35,10 +35,8 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 import aiohttp
 import yaml
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import stack  # noqa: E402
+from scripts import stack
 
-sys.path.insert(0, str(stack.ROOT))
 from bot.rasa_client import merge_custom  # noqa: E402
 
 GREETINGS = ["hi", "hello there", "good morning", "hey, can you help me with tax?"]

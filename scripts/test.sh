@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=.venv/bin/python
-export TF_CPP_MIN_LOG_LEVEL=2 HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 PYTHONPATH="$PWD"
+export TF_CPP_MIN_LOG_LEVEL=2 HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1
 
 bash scripts/services.sh
 bash scripts/browser.sh
@@ -16,7 +16,7 @@ $PY -m knowledge report | tail -n 1
 echo "== rasa data validate"
 .venv/bin/rasa data validate --config config.yml --domain domain.yml --data nlu --fail-on-warnings
 echo "== train (only when inputs changed)"
-MODEL=$($PY scripts/stack.py model-path | tail -n 1)
+MODEL=$($PY -m scripts.stack model-path | tail -n 1)
 echo "== rasa test stories (NLU + dialogue, fail on prediction errors)"
 .venv/bin/rasa test core --model "$MODEL" --stories tests/stories --fail-on-prediction-errors \
   --out results/test-stories --no-plot

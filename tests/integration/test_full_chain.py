@@ -18,8 +18,7 @@ import redis
 import socketio
 
 ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "scripts"))
-import stack  # noqa: E402
+from scripts import stack
 
 pytestmark = pytest.mark.integration
 PG_ADMIN = "host=127.0.0.1 port=5432 user=postgres dbname=test"

@@ -13,8 +13,7 @@ from typing import Any, Dict, Iterator, List
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "scripts"))
-import stack  # noqa: E402
+from scripts import stack
 
 pytestmark = pytest.mark.integration
 
