@@ -19,6 +19,7 @@ def configure_logging(level: str) -> None:
 
 
 def main() -> None:
+    """Run the gateway with settings from the environment."""
     settings = Settings.from_env()
     configure_logging(settings.log_level)
     web.run_app(create_app(settings), host=settings.host, port=settings.port)

@@ -1,6 +1,6 @@
 """Agent console accounts.
 
-    python -m bot.accounts create --username wang --role agent [--display-name "Wang Li"]   # password from stdin or a prompt
+    python -m bot.accounts create --username wang --role agent [--display-name "Wang Li"]  # password: stdin/prompt
     python -m bot.accounts set-password --username wang
     python -m bot.accounts disable --username wang | enable --username wang
     python -m bot.accounts list
@@ -16,8 +16,7 @@ import getpass
 import sys
 from typing import List, Optional
 
-from sqlalchemy.ext.asyncio import create_async_engine
-
+from bot.db.engine import create_engine
 from bot.db.handoff_repository import ROLES, AccountExists, HandoffRepository
 from bot.db.migrate import upgrade_head
 from bot.handoff.auth import hash_password
@@ -25,6 +24,7 @@ from bot.settings import Settings
 
 
 def read_password(confirm: bool = True) -> str:
+    """A password from standard input (one line) or an interactive prompt."""
     if not sys.stdin.isatty():
         line = sys.stdin.readline()
         return line.rstrip("\r\n")
@@ -35,10 +35,8 @@ def read_password(confirm: bool = True) -> str:
 
 
 async def run(args: argparse.Namespace, settings: Settings) -> int:
-    from bot.app import _ensure_sqlite_dir
-
-    _ensure_sqlite_dir(settings.database_url)
-    engine = create_async_engine(settings.database_url, future=True)
+    """Carry out one account command; the exit status."""
+    engine = create_engine(settings.database_url)
     try:
         await upgrade_head(engine)
         repo = HandoffRepository(engine)
@@ -79,6 +77,7 @@ async def run(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def main(argv: Optional[List[str]] = None) -> int:
+    """Command line entry point."""
     parser = argparse.ArgumentParser(prog="python -m bot.accounts", description="Agent console accounts")
     sub = parser.add_subparsers(dest="command", required=True)
     create = sub.add_parser("create", help="create an account (password from stdin or a prompt)")

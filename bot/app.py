@@ -8,22 +8,37 @@ the taxpayer sockets as the handoff's delivery; last the WeChat channel when con
 from __future__ import annotations
 
 import logging
-from typing import AsyncIterator, Optional
+from typing import TYPE_CHECKING, AsyncIterator, Optional
 
 import aiohttp
+import redis.asyncio as aioredis
 from aiohttp import web
-from sqlalchemy.ext.asyncio import create_async_engine
 
 from bot.analytics.setup import build_survey, setup_analytics
+from bot.db.engine import create_engine
 from bot.db.migrate import upgrade_head
 from bot.db.repository import TranscriptEntry, TranscriptRepository
 from bot.errors import error_middleware, security_headers_middleware
+from bot.handoff.policy import HandoffPolicy
 from bot.handoff.setup import setup_handoff
+from bot.handoff.store import HandoffStore
 from bot.health import HealthService
 from bot.hooks import BotMessage
 from bot.i18n_view import routes as i18n_routes
 from bot.keys import (
-    ENGINE, HANDOFF, HEALTH, HTTP, METRICS, REDIS, ROUTING, SERVICE, SETTINGS, SIGNER, SIO, SURVEY, THROTTLE,
+    ENGINE,
+    HANDOFF,
+    HEALTH,
+    HTTP,
+    METRICS,
+    REDIS,
+    ROUTING,
+    SERVICE,
+    SETTINGS,
+    SIGNER,
+    SIO,
+    SURVEY,
+    THROTTLE,
     TRANSCRIPTS,
 )
 from bot.metrics import Metrics
@@ -36,6 +51,9 @@ from bot.settings import Settings
 from bot.socket_channel import SocketTaxpayers, create_socket_server, register_handlers
 from bot.views import setup_routes
 from bot.wechat.setup import setup_wechat
+
+if TYPE_CHECKING:
+    from redis.asyncio import Redis
 
 log = logging.getLogger(__name__)
 
@@ -52,19 +70,10 @@ async def http_ctx(app: web.Application) -> AsyncIterator[None]:
     await app[HTTP].close()
 
 
-def _ensure_sqlite_dir(url: str) -> None:
-    prefix, sep, path = url.partition(":///")
-    if sep and prefix.startswith("sqlite") and path not in ("", ":memory:"):
-        from pathlib import Path
-
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-
-
 async def database_ctx(app: web.Application) -> AsyncIterator[None]:
     """Async engine for transcripts; migrations run to head before serving."""
     settings = app[SETTINGS]
-    _ensure_sqlite_dir(settings.database_url)
-    engine = create_async_engine(settings.database_url, future=True, pool_pre_ping=True)
+    engine = create_engine(settings.database_url)
     app[ENGINE] = engine
     app[TRANSCRIPTS] = TranscriptRepository(engine)
     if settings.run_migrations:
@@ -76,10 +85,8 @@ async def database_ctx(app: web.Application) -> AsyncIterator[None]:
 async def redis_ctx(app: web.Application) -> AsyncIterator[None]:
     """Redis client when REDIS_URL is set (shared rate limits)."""
     settings = app[SETTINGS]
-    client: Optional[object] = None
+    client: Optional["Redis[bytes]"] = None
     if settings.redis_url:
-        import redis.asyncio as aioredis
-
         client = aioredis.from_url(
             settings.redis_url,
             socket_connect_timeout=settings.connect_timeout,
@@ -114,8 +121,9 @@ async def services_ctx(app: web.Application) -> AsyncIterator[None]:
     app[SURVEY] = survey
     handoff.add_closed_listener(survey)  # an officer's "resolved" asks for a rating
     limiter: RateLimiter
-    if app[REDIS] is not None:
-        limiter = RedisRateLimiter(app[REDIS], on_error=lambda: metrics.error("redis"))
+    redis = app[REDIS]
+    if redis is not None:
+        limiter = RedisRateLimiter(redis, on_error=lambda: metrics.error("redis"))
     else:
         limiter = MemoryRateLimiter()
     app[THROTTLE] = Throttle(
@@ -140,8 +148,8 @@ async def services_ctx(app: web.Application) -> AsyncIterator[None]:
 def create_app(
     settings: Optional[Settings] = None,
     routing: Optional[RoutingService] = None,
-    handoff_store: Optional[object] = None,
-    handoff_policy: Optional[object] = None,
+    handoff_store: Optional[HandoffStore] = None,
+    handoff_policy: Optional[HandoffPolicy] = None,
 ) -> web.Application:
     """Assemble the gateway; resources open on startup and close on cleanup."""
     settings = settings or Settings.from_env()

@@ -31,7 +31,9 @@ def texts() -> Dict[str, Dict[str, Dict[str, str]]]:
         every = catalogue.catalogue(language)
         for area in AREAS:
             prefix = area + "."
-            out[area][language] = {key[len(prefix):]: text for key, text in sorted(every.items()) if key.startswith(prefix)}
+            out[area][language] = {
+                key[len(prefix):]: text for key, text in sorted(every.items()) if key.startswith(prefix)
+            }
     return out
 
 
@@ -43,6 +45,7 @@ def script() -> bytes:
 
 
 async def i18n_js(request: web.Request) -> web.Response:
+    """Serve the pages' texts as a script, with an ETag."""
     body = request.app[I18N_JS]
     etag = '"' + hashlib.sha256(body).hexdigest()[:20] + '"'
     headers = {"Cache-Control": f"public, max-age={MAX_AGE_SECONDS}", "ETag": etag}

@@ -4,7 +4,7 @@ The app factory (``bot/app.py``) and the subsystems' contexts fill them; views a
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
 import aiohttp
 import socketio
@@ -39,11 +39,11 @@ SETTINGS = web.AppKey("settings", Settings)
 METRICS = web.AppKey("metrics", Metrics)
 SIGNER = web.AppKey("signer", SessionSigner)
 ROUTING = web.AppKey("routing", RoutingService)
-SIO = web.AppKey("sio", socketio.AsyncServer)
+SIO: web.AppKey[Any] = web.AppKey("sio", socketio.AsyncServer)  # python-socketio has no types
 HTTP = web.AppKey("http", aiohttp.ClientSession)
-ENGINE = web.AppKey("engine", AsyncEngine)
+ENGINE: web.AppKey[Any] = web.AppKey("engine", AsyncEngine)  # SQLAlchemy 1.4 has no types
 TRANSCRIPTS = web.AppKey("transcripts", TranscriptRepository)
-REDIS: web.AppKey[Optional["Redis[bytes]"]] = web.AppKey("redis")
+REDIS: web.AppKey[Optional["Redis[bytes]"]] = web.AppKey("redis")  # None without REDIS_URL
 THROTTLE = web.AppKey("throttle", Throttle)
 SERVICE = web.AppKey("service", ConversationService)
 HEALTH = web.AppKey("health", HealthService)

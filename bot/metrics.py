@@ -43,4 +43,4 @@ class Metrics:
 
     def render(self) -> bytes:
         """Exposition text of all metrics."""
-        return generate_latest(self.registry)
+        return bytes(generate_latest(self.registry))

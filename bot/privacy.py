@@ -19,7 +19,7 @@ _MOBILE = re.compile(
 )
 
 
-def _mask_card(match: re.Match) -> str:
+def _mask_card(match: re.Match[str]) -> str:
     text = match.group(0)
     digits = sum(ch.isdigit() for ch in text)
     seen = 0
@@ -33,7 +33,7 @@ def _mask_card(match: re.Match) -> str:
     return "".join(out)
 
 
-def _mask_mobile(match: re.Match) -> str:
+def _mask_mobile(match: re.Match[str]) -> str:
     prefix = match.group(1) or ""
     digits = re.sub(r"\D", "", match.group(2))
     return f"{prefix}{digits[:3]}****{digits[-4:]}"
@@ -56,10 +56,13 @@ _CONVERSATION_PATH = re.compile(r"(/conversations/)[^/\s?\"]+")
 
 
 class MaskingFilter(logging.Filter):
-    """Logging filter that masks personal data (and conversation ids in URLs,
-    which are bearer credentials) in every record it sees."""
+    """Logging filter that masks personal data in every record it sees.
+
+    Conversation ids in URLs are masked too: they are bearer credentials.
+    """
 
     def filter(self, record: logging.LogRecord) -> bool:
+        """Mask the record in place; always keep it."""
         try:
             message = record.getMessage()
         except Exception:  # pragma: no cover - broken format args

@@ -6,7 +6,10 @@ import math
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
-from typing import Callable, Optional, Protocol, Tuple
+from typing import TYPE_CHECKING, Callable, Optional, Protocol, Tuple
+
+if TYPE_CHECKING:
+    from redis.asyncio import Redis
 
 log = logging.getLogger(__name__)
 
@@ -20,6 +23,7 @@ class Limit:
 
     @property
     def rate(self) -> float:
+        """Tokens added per second."""
         return self.per_minute / 60.0
 
 
@@ -32,13 +36,16 @@ class Decision:
 
     @property
     def retry_after_header(self) -> str:
+        """Whole seconds to wait, for the Retry-After header."""
         return str(max(1, math.ceil(self.retry_after)))
 
 
 class RateLimiter(Protocol):
     """Takes one token from the bucket named ``key``."""
 
-    async def hit(self, key: str, limit: Limit) -> Decision: ...
+    async def hit(self, key: str, limit: Limit) -> Decision:
+        """Take one token from ``key``'s bucket, or say how long to wait."""
+        ...
 
 
 def _refill(tokens: float, last: float, now: float, limit: Limit) -> float:
@@ -60,6 +67,7 @@ class MemoryRateLimiter:
         self._buckets: "OrderedDict[str, Tuple[float, float]]" = OrderedDict()
 
     async def hit(self, key: str, limit: Limit) -> Decision:
+        """Take one token from ``key``'s bucket, or say how long to wait."""
         if limit.burst <= 0:
             return Decision(True)
         now = self._clock()
@@ -98,13 +106,16 @@ return {allowed, tostring(tokens)}
 class RedisRateLimiter:
     """Token buckets shared by every gateway through Redis; fails open."""
 
-    def __init__(self, redis, prefix: str = "taxguide:rl:", on_error: Optional[Callable[[], None]] = None) -> None:
+    def __init__(
+        self, redis: "Redis[bytes]", prefix: str = "taxguide:rl:", on_error: Optional[Callable[[], None]] = None
+    ) -> None:
         self._redis = redis
         self._prefix = prefix
         self._script = redis.register_script(_LUA)
         self._on_error = on_error
 
     async def hit(self, key: str, limit: Limit) -> Decision:
+        """Take one token from ``key``'s bucket, or say how long to wait."""
         if limit.burst <= 0:
             return Decision(True)
         try:
@@ -130,7 +141,9 @@ class Throttle:
         self.ip = ip
 
     async def check_ip(self, ip: str) -> Decision:
+        """One request from ``ip``."""
         return await self.limiter.hit(f"ip:{ip}", self.ip)
 
     async def check_sender(self, sender: str) -> Decision:
+        """One message from conversation ``sender``."""
         return await self.limiter.hit(f"sender:{sender}", self.sender)

@@ -15,9 +15,13 @@ class Route(str, Enum):
 class RoutingService(Protocol):
     """Reads and changes a conversation's route."""
 
-    async def get(self, conversation_id: str) -> Route: ...
+    async def get(self, conversation_id: str) -> Route:
+        """Who answers the conversation now (the bot unless an officer holds it)."""
+        ...
 
-    async def set(self, conversation_id: str, route: Route) -> None: ...
+    async def set(self, conversation_id: str, route: Route) -> None:
+        """Route the conversation to the bot or an officer."""
+        ...
 
 
 class InMemoryRouting:
@@ -27,9 +31,11 @@ class InMemoryRouting:
         self._routes: Dict[str, Route] = {}
 
     async def get(self, conversation_id: str) -> Route:
+        """Who answers the conversation now (the bot unless an officer holds it)."""
         return self._routes.get(conversation_id, Route.BOT)
 
     async def set(self, conversation_id: str, route: Route) -> None:
+        """Route the conversation to the bot or an officer."""
         if route is Route.BOT:
             self._routes.pop(conversation_id, None)
         else:

@@ -44,8 +44,10 @@ def _confidence(value: Any) -> Optional[float]:
 
 
 def _bot_entry(conversation_id: str, channel: str, item: BotMessage, language: Optional[str]) -> TranscriptEntry:
-    custom = item.get("custom") if isinstance(item.get("custom"), dict) else {}
-    text = item.get("text") if isinstance(item.get("text"), str) else None
+    raw_custom = item.get("custom")
+    custom: Dict[str, Any] = raw_custom if isinstance(raw_custom, dict) else {}
+    raw_text = item.get("text")
+    text = raw_text if isinstance(raw_text, str) else None
     payload = {k: item[k] for k in ("buttons", "custom", "image", "attachment") if k in item}
     article = custom.get("article_id")
     return TranscriptEntry(
@@ -57,7 +59,7 @@ def _bot_entry(conversation_id: str, channel: str, item: BotMessage, language: O
         article_id=str(article) if article is not None else None,
         confidence=_confidence(custom.get("confidence")),
         payload=payload or None,
-        language=custom.get("language") if custom.get("language") in LANGUAGES else language,
+        language=str(custom["language"]) if custom.get("language") in LANGUAGES else language,
     )
 
 

@@ -9,7 +9,7 @@ reported with a ``gateway_error`` event ``{"error": {"code", "message"}}``.
 from __future__ import annotations
 
 import logging
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
 import socketio
 from aiohttp import web
@@ -89,10 +89,10 @@ def _remote(environ: Dict[str, Any], trust_proxy: bool) -> str:
             return hops[-1]
     if request is not None and request.remote:
         return request.remote
-    return environ.get("REMOTE_ADDR", "unknown")
+    return str(environ.get("REMOTE_ADDR", "unknown"))
 
 
-def create_socket_server(cors_origins: tuple) -> socketio.AsyncServer:
+def create_socket_server(cors_origins: Tuple[str, ...]) -> socketio.AsyncServer:
     """A socket.io server for aiohttp; same-origin unless origins are configured."""
     return socketio.AsyncServer(
         async_mode="aiohttp",
@@ -107,23 +107,20 @@ def register_handlers(sio: socketio.AsyncServer, app: web.Application) -> None:
 
     async def error(sid: str, exc: ApiError) -> None:
         app[METRICS].error(exc.code)
-        payload = {"error": {"code": exc.code, "message": exc.message}}
+        payload: Dict[str, Dict[str, Any]] = {"error": {"code": exc.code, "message": exc.message}}
         if "Retry-After" in exc.headers:
             payload["error"]["retry_after"] = int(exc.headers["Retry-After"])
         await sio.emit(ERROR_EVENT, payload, to=sid)
 
-    @sio.on("connect")
     async def connect(sid: str, environ: Dict[str, Any], auth: Any = None) -> bool:
         ip = _remote(environ, app[SETTINGS].trust_proxy)
         await sio.save_session(sid, {"ip": ip, "sessions": []})
         app[METRICS].open_sessions.inc()
         return True
 
-    @sio.on("disconnect")
     async def disconnect(sid: str, *args: Any) -> None:
         app[METRICS].open_sessions.dec()
 
-    @sio.on("session_request")
     async def session_request(sid: str, data: Any = None) -> None:
         signer = app[SIGNER]
         requested = data.get("session_id") if isinstance(data, dict) else None
@@ -134,7 +131,6 @@ def register_handlers(sio: socketio.AsyncServer, app: web.Application) -> None:
         await sio.enter_room(sid, session_id)
         await sio.emit("session_confirm", session_id, to=sid)
 
-    @sio.on(USER_EVENT)
     async def user_uttered(sid: str, data: Any = None) -> None:
         try:
             if not isinstance(data, dict):
@@ -162,3 +158,8 @@ def register_handlers(sio: socketio.AsyncServer, app: web.Application) -> None:
         for item in replies:
             for event in to_socket_events(item):
                 await sio.emit(BOT_EVENT, event, room=session_id)
+
+    sio.on("connect", connect)
+    sio.on("disconnect", disconnect)
+    sio.on("session_request", session_request)
+    sio.on(USER_EVENT, user_uttered)

@@ -109,6 +109,7 @@ async def index(request: web.Request) -> web.Response:
 
 
 async def static_missing(request: web.Request) -> web.Response:
+    """404 when the chat page files are missing."""
     raise ApiError(404, "not_found", "the web chat page is not installed")
 
 

@@ -64,6 +64,10 @@ VARIABLES: Dict[str, Var] = {
     "TAXGUIDE_MODEL": Var(_S, "trained when inputs change", "a Rasa model archive to use instead of training"),
     "TAXGUIDE_PYTHON": Var(_S, "`python3.10` or pyenv's 3.10", "the interpreter `make install` builds "
                            "`.venv` with"),
+    "TF_INTRA_OP_PARALLELISM_THREADS": Var(_S, "`1` with several workers", "TensorFlow threads inside one "
+                                           "operation, per Rasa worker"),
+    "TF_INTER_OP_PARALLELISM_THREADS": Var(_S, "`1` with several workers", "TensorFlow operations run in "
+                                           "parallel, per Rasa worker"),
     "LOG_LEVEL": Var(_ALL, "`INFO`", "log level of the gateway and the action server"),
     # ----------------------------------------------------------------- gateway
     "RASA_URL": Var(_G, "`http://127.0.0.1:5005`", "the Rasa server when there is one"),

@@ -1,15 +1,23 @@
-"""Per-message latency of the knowledge action through a running action server (POST /webhook)."""
+"""Per-message latency of the knowledge action through a running action server (POST /webhook).
+
+    python -m scripts.bench_actions      # also part of `make bench`
+
+Starts one action server with the retrieval cache off on a free port, sends five questions 21 times
+(the first round warms up) and prints the latency percentiles.
+"""
 
 from __future__ import annotations
 
+import argparse
 import json
-import statistics
+import subprocess
 import sys
 import time
 import urllib.request
-from pathlib import Path
+from typing import List
 
 from scripts import stack
+from scripts.stats import percentile
 
 QUESTIONS = [
     "how much can I earn before income tax kicks in",
@@ -21,6 +29,7 @@ QUESTIONS = [
 
 
 def payload(text: str) -> bytes:
+    """The action server's request to run the knowledge action for ``text``."""
     message = {"text": text, "intent": {"name": "ask_tax_question", "confidence": 0.9}, "entities": []}
     tracker = {"sender_id": "bench", "slots": {"failed_turns": 0}, "latest_message": message, "events": [],
                "paused": False, "followup_action": None, "active_loop": {}, "latest_action_name": "action_listen"}
@@ -29,16 +38,18 @@ def payload(text: str) -> bytes:
 
 
 def main() -> int:
+    """Run the benchmark and print the report; returns the exit status."""
+    argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter).parse_args()
     env = stack.environment()
     env["TAXGUIDE_RETRIEVAL_CACHE_SIZE"] = "0"  # measure real retrieval, not the cache of repeated questions
-    port = 5099
-    process = stack.subprocess.Popen([str(stack.VENV_BIN / "python"), "-m", "actions.server", "--port", str(port)],
-                                     cwd=stack.ROOT, env=env, start_new_session=True,
-                                     stdout=stack.subprocess.DEVNULL, stderr=stack.subprocess.DEVNULL)
+    port = stack.free_port()
+    process = subprocess.Popen([str(stack.VENV_BIN / "python"), "-m", "actions.server", "--port", str(port)],
+                               cwd=stack.ROOT, env=env, start_new_session=True,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         stack.wait_healthy({"actions": f"http://127.0.0.1:{port}/health"}, [process], timeout=180)
         url = f"http://127.0.0.1:{port}/webhook"
-        timings = []
+        timings: List[float] = []
         for round_ in range(21):
             for text in QUESTIONS:
                 request = urllib.request.Request(url, payload(text), {"Content-Type": "application/json"})
@@ -47,9 +58,8 @@ def main() -> int:
                     response.read()
                 if round_:  # the first round warms up
                     timings.append((time.perf_counter() - started) * 1000)
-        timings.sort()
-        print(f"knowledge action via action server (retrieval cache off): p50={statistics.median(timings):.1f} ms "
-              f"p95={timings[int(len(timings) * 0.95)]:.1f} ms max={timings[-1]:.1f} ms n={len(timings)}")
+        print(f"knowledge action via action server (retrieval cache off): p50={percentile(timings, 50):.1f} ms "
+              f"p95={percentile(timings, 95):.1f} ms max={max(timings):.1f} ms n={len(timings)}")
     finally:
         stack.stop([process])
     return 0

@@ -1,6 +1,7 @@
 """Load benchmark: simulated taxpayers through the gateway, then the same load against plain `rasa run`.
 
-    python scripts/bench_gateway.py [--users 20] [--messages 20] [--workers N] [--only gateway|rasa]
+    python -m scripts.bench_gateway [--users 20] [--messages 20] [--workers N] [--only gateway|rasa]
+    make bench-gateway                   # the same with the defaults (BENCH_USERS, BENCH_MESSAGES)
 
 Each simulated taxpayer is its own conversation (sender id) and sends its messages one after the other
 (the next as soon as the reply arrives: a closed loop, no think time) through the REST channel
@@ -24,7 +25,7 @@ import json
 import os
 import platform
 import socket
-import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -35,9 +36,10 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 import aiohttp
 import yaml
 
+from bot.rasa_client import merge_custom
+from knowledge.env import Env, SettingsError
 from scripts import stack
-
-from bot.rasa_client import merge_custom  # noqa: E402
+from scripts.stats import percentile
 
 GREETINGS = ["hi", "hello there", "good morning", "hey, can you help me with tax?"]
 POPULAR = [
@@ -55,6 +57,7 @@ SCRIPT = ["greet", "own", "popular", "own", "ambiguous", "button", "own", "off",
 
 
 def machine() -> str:
+    """One line describing this machine: cores, CPU, memory, Python, load average."""
     cpu = "unknown CPU"
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -84,7 +87,7 @@ def conversations(users: int, messages: int) -> List[Tuple[str, List[str]]]:
     run_id = os.urandom(3).hex()
     own_i = off_i = 0
     for user in range(users):
-        texts = []
+        texts: List[str] = []
         for turn in range(messages):
             kind = SCRIPT[(turn + user) % len(SCRIPT)] if turn else "greet"
             if kind == "button" and (not texts or texts[-1] != AMBIGUOUS):
@@ -111,6 +114,8 @@ def conversations(users: int, messages: int) -> List[Tuple[str, List[str]]]:
 
 @dataclass
 class Outcome:
+    """What one load run measured and the replies it got, by (taxpayer, turn)."""
+
     latencies: List[float] = field(default_factory=list)
     errors: int = 0
     wall: float = 0.0
@@ -119,8 +124,10 @@ class Outcome:
 
 
 def comparable(item: Dict[str, Any]) -> Dict[str, Any]:
-    """A reply item without what legitimately differs between runs: the recipient (each run has its own
-    sender ids) and the gateway's per-answer feedback id."""
+    """A reply item without what legitimately differs between runs.
+
+    That is the recipient (each run has its own sender ids) and the gateway's per-answer feedback id.
+    """
     item = {k: v for k, v in item.items() if k != "recipient_id"}
     if isinstance(item.get("custom"), dict) and "feedback_id" in item["custom"]:
         item["custom"] = {k: v for k, v in item["custom"].items() if k != "feedback_id"}
@@ -156,6 +163,7 @@ async def _taxpayer(session: aiohttp.ClientSession, url: str, index: int, sender
 
 
 async def load(url: str, plan: List[Tuple[str, List[str]]], timeout: float) -> Outcome:
+    """Send every conversation of ``plan`` to ``url`` at once, each one message after the other."""
     outcome = Outcome()
     start = asyncio.Event()
     connector = aiohttp.TCPConnector(limit=len(plan) + 4)
@@ -181,19 +189,14 @@ def first_difference(a: Any, b: Any, path: str = "") -> str:
                 return first_difference(x, y, f"{path}[{i}]")
         if len(a) != len(b):
             return first_difference(a[len(b):] or None, b[len(a):] or None, f"{path}[{min(len(a), len(b))}:]")
-    return f"{path or '(reply)'}: gateway {json.dumps(a, ensure_ascii=False)[:120]} != rasa {json.dumps(b, ensure_ascii=False)[:120]}"
-
-
-def percentile(values: Sequence[float], q: float) -> float:
-    ordered = sorted(values)
-    if not ordered:
-        return float("nan")
-    rank = max(0, min(len(ordered) - 1, int(round(q / 100 * len(ordered) + 0.5)) - 1))
-    return ordered[rank]
+    gateway, rasa = json.dumps(a, ensure_ascii=False)[:120], json.dumps(b, ensure_ascii=False)[:120]
+    return f"{path or '(reply)'}: gateway {gateway} != rasa {rasa}"
 
 
 @dataclass
 class Figures:
+    """The latency percentiles (seconds), throughput and errors of one run."""
+
     label: str
     p50: float
     p95: float
@@ -203,11 +206,13 @@ class Figures:
     errors: int
 
     def line(self) -> str:
+        """The figures as one report line."""
         return (f"{self.label:<28} p50={self.p50 * 1000:7.0f} ms  p95={self.p95 * 1000:7.0f} ms  "
                 f"p99={self.p99 * 1000:7.0f} ms  {self.rate:6.1f} msg/s  (n={self.n}, errors={self.errors})")
 
 
 def figures(label: str, outcome: Outcome) -> Figures:
+    """The figures of one run's outcome."""
     lat = outcome.latencies
     return Figures(label, percentile(lat, 50), percentile(lat, 95), percentile(lat, 99),
                    len(lat) / outcome.wall if outcome.wall else 0.0, len(lat), outcome.errors)
@@ -223,6 +228,7 @@ def cpu_seconds(pid: int) -> float:
 
 
 def component(process: Any) -> str:
+    """Which part of the stack a started process is: action server, gateway or rasa."""
     args = " ".join(str(a) for a in process.args)
     if "actions.server" in args:
         return "action server"
@@ -236,7 +242,7 @@ def free_port_block(count: int, avoid: Sequence[int] = ()) -> int:
     for _ in range(200):
         with socket.socket() as probe:
             probe.bind(("127.0.0.1", 0))
-            base = probe.getsockname()[1]
+            base = int(probe.getsockname()[1])
         if base + count >= 65535 or any(p in avoid for p in range(base, base + count)):
             continue
         sockets = []
@@ -255,6 +261,7 @@ def free_port_block(count: int, avoid: Sequence[int] = ()) -> int:
 
 
 def choose_model(explicit: Optional[str], env: Dict[str, str]) -> Path:
+    """The model to serve: ``explicit``, else the current one, else the newest in models/ (never trains)."""
     if explicit:
         return Path(explicit).resolve()
     current = stack.MODELS / f"taxguide-{stack.training_fingerprint(env)}.tar.gz"
@@ -268,7 +275,8 @@ def choose_model(explicit: Optional[str], env: Dict[str, str]) -> Path:
 
 
 def run_one(label: str, env: Dict[str, str], model: Path, workers: int, gateway: bool,
-            plan: List[Tuple[str, List[str]]], args: argparse.Namespace, log_dir: Path) -> Figures:
+            plan: List[Tuple[str, List[str]]], args: argparse.Namespace, log_dir: Path) -> Tuple[Figures, Outcome]:
+    """Start a stack, warm it up, send the load through it, print its figures and stop it."""
     tag = "gw" if gateway else "rasa"  # own sender ids per run: with REDIS_URL both runs share the store
     plan = [(f"{sender}-{tag}", texts) for sender, texts in plan]
     actions = free_port_block(1)
@@ -278,19 +286,10 @@ def run_one(label: str, env: Dict[str, str], model: Path, workers: int, gateway:
     print(f"\n== {label}: starting ({workers} Rasa worker{'s' if workers > 1 else ''}"
           f"{', gateway' if gateway else ', no gateway'}; logs in {log_dir}) ...", flush=True)
     log = open(log_dir / f"{label.split()[0]}.log", "w")
-    real_popen = stack.subprocess.Popen
-
-    def quiet_popen(*a: Any, **kw: Any) -> Any:  # keep the services' logs out of the report
-        kw.setdefault("stdout", log)
-        kw.setdefault("stderr", stack.subprocess.STDOUT)
-        return real_popen(*a, **kw)
-
-    stack.subprocess.Popen = quiet_popen  # type: ignore[misc]
+    processes: List[subprocess.Popen[bytes]] = []
     try:
-        processes = stack.start_stack(env, ports, model, gateway=gateway)
-    finally:
-        stack.subprocess.Popen = real_popen  # type: ignore[misc]
-    try:
+        # the services' logs go to the log file, out of the report
+        processes = stack.start_stack(env, ports, model, gateway=gateway, log=log)
         started = time.monotonic()
         stack.wait_healthy(stack.health_checks(ports, gateway), processes, timeout=args.startup_timeout)
         print(f"   healthy after {time.monotonic() - started:.0f}s; warming up", flush=True)
@@ -309,27 +308,27 @@ def run_one(label: str, env: Dict[str, str], model: Path, workers: int, gateway:
         for process, seconds in zip(processes, cpu):
             per_component[component(process)] = per_component.get(component(process), 0.0) + seconds
         n = max(1, result.n)
-        print("   CPU per message: " + ", ".join(f"{name} {sec / n * 1000:.0f} ms" for name, sec in per_component.items())
-              + f"; total {sum(cpu) / n * 1000:.0f} ms (CPU busy {sum(cpu) / outcome.wall:.2f} of {os.cpu_count()} cores"
-              " for these processes)", flush=True)
-        run_one.replies[label] = outcome.replies  # type: ignore[attr-defined]
-        if gateway:
-            run_one.gateway_items = outcome.gateway_items  # type: ignore[attr-defined]
-        return result
+        shares = ", ".join(f"{name} {sec / n * 1000:.0f} ms" for name, sec in per_component.items())
+        print(f"   CPU per message: {shares}; total {sum(cpu) / n * 1000:.0f} ms (CPU busy "
+              f"{sum(cpu) / outcome.wall:.2f} of {os.cpu_count()} cores for these processes)", flush=True)
+        return result, outcome
     finally:
         stack.stop(processes)
         log.close()
 
 
-run_one.replies = {}  # type: ignore[attr-defined]
-run_one.gateway_items = 0  # type: ignore[attr-defined]
-
-
 def main() -> int:
+    """Run the benchmark and print the report; returns the exit status."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--users", type=int, default=int(os.environ.get("BENCH_USERS", 20)))
-    parser.add_argument("--messages", type=int, default=int(os.environ.get("BENCH_MESSAGES", 20)))
-    parser.add_argument("--workers", type=int, default=None, help="Rasa workers behind the gateway (default RASA_WORKERS or nproc)")
+    try:
+        users, messages = Env().integer("BENCH_USERS", 20, 1), Env().integer("BENCH_MESSAGES", 20, 1)
+    except SettingsError as exc:
+        parser.error(str(exc))
+    parser.add_argument("--users", type=int, default=users, help="concurrent taxpayers (default BENCH_USERS or 20)")
+    parser.add_argument("--messages", type=int, default=messages,
+                        help="messages per taxpayer (default BENCH_MESSAGES or 20)")
+    parser.add_argument("--workers", type=int, default=None,
+                        help="Rasa workers behind the gateway (default RASA_WORKERS or nproc)")
     parser.add_argument("--only", choices=["gateway", "rasa"], default=None)
     parser.add_argument("--model", default=None, help="model archive (default: the current or newest in models/)")
     parser.add_argument("--timeout", type=float, default=30.0, help="client timeout per message, seconds")
@@ -354,11 +353,13 @@ def main() -> int:
     })
     plan = conversations(args.users, args.messages)
     results: Dict[str, Figures] = {}
+    outcomes: Dict[str, Outcome] = {}
     if args.only in (None, "gateway"):
-        results["gateway"] = run_one(f"gateway ({workers} workers)", bench_env, model, workers, True, plan, args, log_dir)
+        results["gateway"], outcomes["gateway"] = run_one(f"gateway ({workers} workers)", bench_env, model, workers,
+                                                          True, plan, args, log_dir)
     if args.only in (None, "rasa"):
         plain_env = dict(bench_env, RASA_WORKERS="1")  # stock `rasa run`, one process
-        results["rasa"] = run_one("plain rasa run", plain_env, model, 1, False, plan, args, log_dir)
+        results["rasa"], outcomes["rasa"] = run_one("plain rasa run", plain_env, model, 1, False, plan, args, log_dir)
 
     print("\n== summary")
     print(machine())
@@ -368,15 +369,15 @@ def main() -> int:
         g, r = results["gateway"], results["rasa"]
         print(f"  gateway / plain rasa: throughput x{g.rate / r.rate:.2f}, p95 x{g.p95 / r.p95:.2f} "
               f"(target: p95 <= 250 ms and throughput >= 2x)")
-        replies = run_one.replies  # type: ignore[attr-defined]
-        a, b = (replies[k] for k in replies)
-        extra = run_one.gateway_items  # type: ignore[attr-defined]
+        a, b = outcomes["gateway"].replies, outcomes["rasa"].replies
+        extra = outcomes["gateway"].gateway_items
         # equal: the gateway's reply starts with exactly Rasa's reply (it may append its own notices,
         # e.g. the survey prompt or the officers' opening hours)
         differ = [key for key in a if key in b and a[key][:len(b[key])] != b[key]]
         appended = sum(1 for key in a if key in b and a[key][:len(b[key])] == b[key] and len(a[key]) > len(b[key]))
         print(f"  replies compared turn by turn: {len(differ)} of {len(set(a) & set(b))} differ "
-              f"(not compared: the gateway's {extra} survey prompts, {appended} other notices it appended, answer feedback ids)")
+              f"(not compared: the gateway's {extra} survey prompts, {appended} other notices it appended, "
+              "answer feedback ids)")
         for key in differ[:5]:
             user, turn = key
             print(f"    taxpayer {user} turn {turn} {plan[user][1][turn]!r}: {first_difference(a[key], b[key])}")

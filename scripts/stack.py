@@ -25,7 +25,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from importlib.metadata import version
 from pathlib import Path
-from typing import IO, Dict, Iterator, List, Optional
+from typing import IO, Dict, Iterator, List, Optional, cast
 from urllib.parse import urlparse
 
 from knowledge.env import Env, SettingsError, apply_offline_defaults
@@ -48,7 +48,11 @@ def environment() -> Dict[str, str]:
 
 
 def training_fingerprint(env: Dict[str, str]) -> str:
-    """A hash of everything the trained model depends on, including the embedding model's config."""
+    """A hash of everything the trained model depends on: the training inputs and the encoder package's version.
+
+    The files are hashed with their paths relative to ``ROOT``, so the hash does not depend on where the
+    checkout is. ``env`` is not read.
+    """
     digest = hashlib.sha256()
     for name in TRAINING_INPUTS:
         path = ROOT / name
@@ -140,12 +144,12 @@ def healthy(url: str) -> bool:
     """Whether ``url`` answers 200 within 2 seconds."""
     try:
         with urllib.request.urlopen(url, timeout=2) as response:
-            return response.status == 200
+            return int(response.status) == 200
     except (urllib.error.URLError, OSError, ValueError):
         return False
 
 
-def wait_healthy(checks: Dict[str, str], processes: List[subprocess.Popen], timeout: float) -> None:
+def wait_healthy(checks: Dict[str, str], processes: List[subprocess.Popen[bytes]], timeout: float) -> None:
     """Wait until every check answers 200.
 
     Raises:
@@ -160,7 +164,7 @@ def wait_healthy(checks: Dict[str, str], processes: List[subprocess.Popen], time
                 del pending[name]
         for process in processes:
             if process.poll() is not None:
-                raise RuntimeError(f"{' '.join(process.args[:3])} exited with {process.returncode}")
+                raise RuntimeError(f"{' '.join(cast(List[str], process.args)[:3])} exited with {process.returncode}")
         if time.monotonic() > deadline:
             raise RuntimeError(f"not healthy after {timeout:.0f}s: {', '.join(pending)}")
         time.sleep(0.5)
@@ -179,7 +183,7 @@ def warm_up(rasa_port: int) -> None:
             print(f"  warm-up message failed: {error}", file=sys.stderr)
 
 
-def stop(processes: List[subprocess.Popen]) -> None:
+def stop(processes: List[subprocess.Popen[bytes]]) -> None:
     """Stop each process and its children: SIGTERM, then SIGKILL after 15 seconds."""
     for process in processes:
         if process.poll() is None:
@@ -193,7 +197,7 @@ def stop(processes: List[subprocess.Popen]) -> None:
 
 
 def start_stack(env: Dict[str, str], ports: Ports, model: Path, gateway: bool = True,
-                log: Optional[IO[str]] = None) -> List[subprocess.Popen]:
+                log: Optional[IO[str]] = None) -> List[subprocess.Popen[bytes]]:
     """Start the action server, `ports.workers` Rasa servers and (when present) the gateway.
 
     With several workers the gateway routes each conversation to one of them by a consistent hash of
@@ -220,13 +224,13 @@ def start_stack(env: Dict[str, str], ports: Ports, model: Path, gateway: bool = 
     if ports.workers > 1:
         worker_env.setdefault("TF_INTRA_OP_PARALLELISM_THREADS", "1")
         worker_env.setdefault("TF_INTER_OP_PARALLELISM_THREADS", "1")
-    output = {"stdout": log, "stderr": subprocess.STDOUT} if log is not None else {}
+    errors = None if log is None else subprocess.STDOUT  # None: the terminal
     processes = [subprocess.Popen(command, cwd=ROOT, env=env if i == 0 else worker_env, start_new_session=True,
-                                  **output)
+                                  stdout=log, stderr=errors)
                  for i, command in enumerate(commands)]
     if gateway and (ROOT / "bot" / "__main__.py").exists():
         processes.append(subprocess.Popen([python, "-m", "bot"], cwd=ROOT, env=gateway_env, start_new_session=True,
-                                          **output))
+                                          stdout=log, stderr=errors))
     return processes
 
 
@@ -305,11 +309,8 @@ def running(env: Dict[str, str], gateway: bool, model: Optional[Path] = None,
     model = model or (Path(given) if given else train(env))
     ports = Ports(free_port(), free_port(), free_port())
     processes = start_stack(env, ports, model, gateway=gateway)
-    checks = {"actions": f"http://127.0.0.1:{ports.actions}/health", "rasa": f"http://127.0.0.1:{ports.rasa}/"}
-    if gateway:
-        checks["gateway"] = f"http://127.0.0.1:{ports.gateway}/health"
     try:
-        wait_healthy(checks, processes, timeout=timeout)
+        wait_healthy(health_checks(ports, gateway), processes, timeout=timeout)
         warm_up(ports.rasa)
         yield ports
     finally:

@@ -5,6 +5,7 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
+from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 BOT_DIR = Path(__file__).resolve().parent.parent
@@ -21,7 +22,7 @@ async def upgrade_head(engine: AsyncEngine) -> None:
     """Bring the database schema to the newest revision."""
     cfg = alembic_config()
 
-    def _run(connection) -> None:
+    def _run(connection: Connection) -> None:
         cfg.attributes["connection"] = connection
         command.upgrade(cfg, "head")
 

@@ -13,6 +13,7 @@ from bot.db.models import Conversation, Message
 
 
 def utcnow() -> datetime:
+    """The current time in UTC."""
     return datetime.now(timezone.utc)
 
 
