@@ -1,0 +1,1 @@
+"""The TaxGuide action server (rasa-sdk): knowledge answers, the handoff request and the guided calculators."""

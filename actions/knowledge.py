@@ -37,14 +37,17 @@ class ActionAnswerKnowledge(Action):
 
     @property
     def service(self) -> KnowledgeService:
+        """The knowledge service given, else the process's one."""
         return self._service or get_service()
 
     def name(self) -> Text:
+        """`action_answer_knowledge`."""
         return "action_answer_knowledge"
 
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]
     ) -> List[EventType]:
+        """Answers, clarifies or says the question is out of scope; counts the turns not understood."""
         message = tracker.latest_message or {}
         text = (message.get("text") or "").strip()
         intent = (message.get("intent") or {}).get("name")

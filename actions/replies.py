@@ -38,7 +38,9 @@ def citation_line(article: Article, language: str = "en") -> str:
     )
 
 
-def custom(kind: str, confidence: Optional[float] = None, article: Optional[Article] = None, **extra: Any) -> Dict[str, Any]:
+def custom(
+    kind: str, confidence: Optional[float] = None, article: Optional[Article] = None, **extra: Any
+) -> Dict[str, Any]:
     """The `custom` payload: kind, article_id, confidence and sources, plus any extra fields."""
     language = extra.get("language", "en")
     payload: Dict[str, Any] = {
@@ -92,7 +94,10 @@ def clarify_message(candidates: Sequence[Candidate], confidence: float, language
     buttons: List[Dict[str, str]] = [
         {"title": c.article.text("title", language), "payload": article_payload(c.article.id)} for c in candidates[:3]
     ]
-    options = [{"article_id": c.article.id, "title": b["title"], "score": round(c.score, 4)} for c, b in zip(candidates, buttons)]
+    options = [
+        {"article_id": c.article.id, "title": b["title"], "score": round(c.score, 4)}
+        for c, b in zip(candidates, buttons)
+    ]
     return {
         "text": catalogue.text("clarify.ask", language),
         "buttons": buttons,
@@ -102,7 +107,10 @@ def clarify_message(candidates: Sequence[Candidate], confidence: float, language
 
 def out_of_scope_message(confidence: float, language: str = "en") -> Dict[str, Any]:
     """A polite 'not my field', pointing to the 12366 hotline."""
-    return {"text": catalogue.text("out_of_scope", language), "custom": custom("out_of_scope", confidence, language=language)}
+    return {
+        "text": catalogue.text("out_of_scope", language),
+        "custom": custom("out_of_scope", confidence, language=language),
+    }
 
 
 def fallback_message(failed_turns: int, language: str = "en") -> Dict[str, Any]:

@@ -153,12 +153,13 @@ def create_app(
 ) -> web.Application:
     """Assemble the gateway; resources open on startup and close on cleanup."""
     settings = settings or Settings.from_env()
+    metrics = Metrics()
     app = web.Application(
-        middlewares=[security_headers_middleware, error_middleware],
+        middlewares=[security_headers_middleware, error_middleware(metrics.error)],
         client_max_size=settings.max_body_bytes,
     )
     app[SETTINGS] = settings
-    app[METRICS] = Metrics()
+    app[METRICS] = metrics
     app[SIGNER] = SessionSigner(settings.session_secret)
     app[ROUTING] = routing or InMemoryRouting()
     app.cleanup_ctx.extend([http_ctx, database_ctx, redis_ctx])

@@ -76,24 +76,30 @@ def error_response(
     )
 
 
-def _count(request: web.Request, code: str) -> None:
-    from bot.keys import METRICS
-
-    metrics = request.app.get(METRICS)
-    if metrics is not None:
-        metrics.error(code)
+Middleware = Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]
 
 
-@web.middleware
-async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Turn ApiError, HTTP errors and crashes into JSON error bodies (and count them)."""
+def error_middleware(count: Callable[[str], None] = lambda code: None) -> Middleware:
+    """The middleware turning ApiError, DomainError, HTTP errors and crashes into JSON error bodies.
+
+    ``count`` is told each error's code (the gateway passes ``Metrics.error``).
+    """
+
+    @web.middleware
+    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+        return await _answer_errors(request, handler, count)
+
+    return middleware
+
+
+async def _answer_errors(request: web.Request, handler: Handler, count: Callable[[str], None]) -> web.StreamResponse:
     try:
         return await handler(request)
     except ApiError as exc:
-        _count(request, exc.code)
+        count(exc.code)
         return error_response(exc.status, exc.code, exc.message, exc.headers)
     except DomainError as exc:  # mapped to HTTP here, once
-        _count(request, exc.code)
+        count(exc.code)
         return error_response(int(exc.kind), exc.code, exc.message)
     except web.HTTPException as exc:
         if exc.status < 400:
@@ -101,11 +107,11 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         headers = {k: v for k, v in exc.headers.items() if k.lower() in ("allow", "retry-after")}
         code = _CODES.get(exc.status, "http_error")
         message = exc.reason if exc.status != 404 else f"no route for {request.method} {request.path}"
-        _count(request, code)
+        count(code)
         return error_response(exc.status, code, message, headers)
     except Exception:
         log.exception("unhandled error on %s %s", request.method, request.path)
-        _count(request, "internal_error")
+        count("internal_error")
         return error_response(500, "internal_error", "internal server error")
 
 

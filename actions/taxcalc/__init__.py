@@ -27,7 +27,7 @@ from .iit import (
     special_additional_deductions,
 )
 from .results import CalculationResult, RuleRef, Step
-from .rules import RuleNotInForceError, RuleSet, RulesDataError, load_rules
+from .rules import RuleNotInForceError, RulesDataError, RuleSet, load_rules
 from .vat import SmallScaleVATResult, small_scale_vat
 
 __all__ = [

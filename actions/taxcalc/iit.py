@@ -1,6 +1,8 @@
-"""Individual income tax (IIT) for resident individuals: annual comprehensive income tax and
-settlement balance, special additional deductions, cumulative withholding, the annual one-off
-bonus (separate vs combined, cliffs) and labour remuneration prepayment."""
+"""Individual income tax (IIT) for resident individuals.
+
+Annual comprehensive income tax and settlement balance, special additional deductions, cumulative
+withholding, the annual one-off bonus (separate vs combined, cliffs) and labour remuneration prepayment.
+"""
 
 from __future__ import annotations
 
@@ -24,8 +26,8 @@ from .results import (
     RuleRef,
     Step,
     amount_step,
-    rate_step,
     field_values,
+    rate_step,
     unique_rules,
 )
 from .rules import Bracket, RuleSet, bracket_for, load_rules
@@ -187,7 +189,8 @@ class SpecialAdditionalFacts:
             and self.elderly_agreed_monthly_share is None
         ):
             raise ValueError(
-                "a taxpayer who is not an only child shares with at least one sibling: set siblings_sharing >= 2 or an agreed share"
+                "a taxpayer who is not an only child shares with at least one sibling: "
+                "set siblings_sharing >= 2 or an agreed share"
             )
         if self.elderly_agreed_monthly_share is not None:
             _set(
@@ -522,7 +525,8 @@ def annual_iit(income: AnnualIncome, tax_year: int, rules: Optional[RuleSet] = N
             amount_step(
                 "Commercial health insurance",
                 amount,
-                f"paid {format_money(income.commercial_health_insurance)}, at most {format_money(rule.number())} a year",
+                f"paid {format_money(income.commercial_health_insurance)}, "
+                f"at most {format_money(rule.number())} a year",
             )
         )
     if income.other_deductions:
@@ -567,7 +571,8 @@ def annual_iit(income: AnnualIncome, tax_year: int, rules: Optional[RuleSet] = N
             amount_step(
                 "Tax on the annual bonus (separate)",
                 bonus_tax,
-                f"{format_money(income.annual_bonus)} x {format_rate(bonus.rate)} - {format_money(bonus.quick_deduction)} "
+                f"{format_money(income.annual_bonus)} x {format_rate(bonus.rate)} - "
+                f"{format_money(bonus.quick_deduction)} "
                 f"(rate chosen by the bonus / 12 = {format_money(bonus.monthly_average)})",
             )
         )
@@ -597,8 +602,10 @@ def annual_iit(income: AnnualIncome, tax_year: int, rules: Optional[RuleSet] = N
             amount_step(
                 "Payment may be waived" if may_skip else "Payment must be made",
                 balance,
-                f"no settlement is needed when comprehensive income is at most {format_money(rule.get('income_limit'))} "
-                f"or the tax due is at most {format_money(rule.get('balance_limit'))}, unless the payer failed to withhold"
+                "no settlement is needed when comprehensive income is at most "
+                f"{format_money(rule.get('income_limit'))} "
+                f"or the tax due is at most {format_money(rule.get('balance_limit'))}, "
+                "unless the payer failed to withhold"
                 + (": this applies" if may_skip else ": this does not apply"),
             )
         )
@@ -724,7 +731,8 @@ def cumulative_withholding(
             amount_step(
                 f"Month {month} withholding",
                 withheld,
-                f"cumulative income {format_money(cum_income)} - deductions {format_money(deductions)} = taxable {format_money(taxable)}; "
+                f"cumulative income {format_money(cum_income)} - deductions {format_money(deductions)} "
+                f"= taxable {format_money(taxable)}; "
                 f"x {format_rate(bracket.rate)} - {format_money(bracket.quick_deduction)} = {format_money(cum_tax)}; "
                 f"less {format_money(withheld_total)} already withheld",
             )
@@ -827,7 +835,8 @@ def compare_bonus_treatment(
         amount_step(
             "Annual tax, bonus taxed separately",
             separate.annual_tax,
-            f"comprehensive income tax {format_money(separate.comprehensive_tax)} + bonus tax {format_money(separate.bonus_tax)}",
+            f"comprehensive income tax {format_money(separate.comprehensive_tax)} "
+            f"+ bonus tax {format_money(separate.bonus_tax)}",
         ),
         amount_step(
             "Annual tax, bonus combined",
@@ -860,8 +869,11 @@ def compare_bonus_treatment(
 
 @dataclass(frozen=True)
 class BonusCliff:
-    """A bracket boundary of the separate bonus tax: just above `threshold` the tax jumps, and
-    every bonus up to `zone_end` (exclusive) leaves less after tax than `threshold` itself."""
+    """A bracket boundary of the separate bonus tax, where the tax jumps.
+
+    Just above `threshold` the tax jumps, and every bonus up to `zone_end` (exclusive) leaves less
+    after tax than `threshold` itself.
+    """
 
     threshold: Decimal
     jump: Decimal

@@ -7,7 +7,7 @@ from datetime import date
 from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Dict, Mapping, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, Iterable, Mapping, Optional, Sequence, Tuple
 
 import yaml
 
@@ -16,6 +16,9 @@ from .results import RuleRef
 
 #: The data file shipped with the project.
 DEFAULT_RULES_PATH = Path(__file__).resolve().parents[2] / "knowledge" / "rules" / "tax_rules.yml"
+
+#: The tax years `supported_years` tries.
+CANDIDATE_YEARS = range(2015, 2036)
 
 KINDS = ("amount", "rate", "values", "brackets", "policy")
 _VERSION_KEYS = {"valid_from", "valid_to", "source", "article", "notes", "value", "values", "brackets"}
@@ -161,6 +164,18 @@ class RuleSet:
         except RuleNotInForceError:
             return False
         return True
+
+
+def supported_years(dry_run: Callable[[int], object], years: Iterable[int] = CANDIDATE_YEARS) -> Tuple[int, ...]:
+    """The `years` for which `dry_run(year)` (a calculation) finds every rule it uses in force."""
+    covered = []
+    for year in years:
+        try:
+            dry_run(year)
+        except RuleNotInForceError:
+            continue
+        covered.append(year)
+    return tuple(covered)
 
 
 def _check_year(tax_year: int) -> None:

@@ -1,5 +1,8 @@
-"""Small-scale VAT for a month or a quarter: exemption threshold, reduced levy rate and the
-halved surcharges (urban maintenance tax, education surcharge, local education surcharge)."""
+"""Small-scale VAT for a month or a quarter.
+
+The exemption threshold, the reduced levy rate and the halved surcharges (urban maintenance tax,
+education surcharge, local education surcharge).
+"""
 
 from __future__ import annotations
 

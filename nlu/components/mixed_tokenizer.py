@@ -61,7 +61,7 @@ class MixedTokenizer(Tokenizer):
 
     @staticmethod
     def required_packages() -> List[Text]:
-        """jieba segments the Chinese runs."""
+        """The packages it needs: jieba segments the Chinese runs."""
         return ["jieba"]
 
     @classmethod

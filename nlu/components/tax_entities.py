@@ -8,7 +8,6 @@ spaCy's EntityRuler matches tax types, calculator names and tax years from the p
 from __future__ import annotations
 
 import re
-
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Text
@@ -25,8 +24,8 @@ from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 from spacy.language import Language
 from spacy.tokens import Doc, Span
-from spacy.vocab import Vocab
 from spacy.util import filter_spans
+from spacy.vocab import Vocab
 
 from knowledge.amounts import find_amounts
 from knowledge.text import detect_language
@@ -65,6 +64,7 @@ class MixedTokenizer:
         self.vocab = vocab
 
     def __call__(self, text: str) -> Doc:
+        """A Doc of `text`: one token per Chinese character, letter run, number or other symbol."""
         words: List[str] = []
         spaces: List[bool] = []
         for match in _TOKEN.finditer(text):
@@ -134,6 +134,7 @@ class TaxEntityExtractor(GraphComponent, EntityExtractorMixin):
 
     @staticmethod
     def get_default_config() -> Dict[Text, Any]:
+        """The phrases file: knowledge/entity_patterns.yml (a relative path is read from the project root)."""
         return {"patterns_file": str(DEFAULT_PATTERNS)}
 
     def __init__(self, config: Dict[Text, Any]) -> None:
@@ -149,15 +150,18 @@ class TaxEntityExtractor(GraphComponent, EntityExtractorMixin):
         resource: Resource,
         execution_context: ExecutionContext,
     ) -> "TaxEntityExtractor":
+        """An extractor reading the phrases of `config["patterns_file"]` (loaded on first use)."""
         return cls(config)
 
     @property
     def nlp(self) -> Language:
+        """The spaCy pipeline, built on first use and shared by extractors of the same phrases file."""
         if self._nlp is None:
             self._nlp = build_pipeline(self._patterns_file)
         return self._nlp
 
     def process_training_data(self, training_data: TrainingData) -> TrainingData:
+        """The training data unchanged (the entities are not trained)."""
         return training_data
 
     def process(self, messages: List[Message]) -> List[Message]:

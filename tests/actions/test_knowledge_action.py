@@ -90,7 +90,8 @@ async def test_an_answer_resets_the_failure_count(action: ActionAnswerKnowledge)
 
 async def test_unknown_button_article_falls_back_to_search(action: ActionAnswerKnowledge) -> None:
     entities = [{"entity": "article_id", "value": "no-such-article"}]
-    message, _ = await run(action, make_tracker('/ask_tax_question{"article_id": "no-such-article"}', entities=entities))
+    tracker = make_tracker('/ask_tax_question{"article_id": "no-such-article"}', entities=entities)
+    message, _ = await run(action, tracker)
     assert message["custom"]["kind"] == "fallback"
 
 
@@ -100,7 +101,8 @@ async def test_a_chinese_question_gets_a_chinese_answer_with_the_chinese_source(
     assert custom["kind"] == "answer" and custom["article_id"] == "iit-basic-deduction"
     assert custom["language"] == "zh" and "6万" in message["text"] or "60000" in message["text"]
     assert "来源：" in message["text"] and "2019-01-01起施行" in message["text"]
-    assert custom["sources"][0]["document"].startswith("《中华人民共和国个人所得税法》") or "个人所得税法" in custom["sources"][0]["document"]
+    document = custom["sources"][0]["document"]
+    assert document.startswith("《中华人民共和国个人所得税法》") or "个人所得税法" in document
     assert "Source:" not in message["text"]
 
 

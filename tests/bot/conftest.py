@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import socket
 from dataclasses import replace
 from pathlib import Path
@@ -15,6 +14,7 @@ from aiohttp.test_utils import unused_port
 
 from bot.app import create_app
 from bot.settings import Settings
+from tests.ci import in_ci
 
 SECRET = "test-secret-not-for-production"
 
@@ -185,7 +185,7 @@ def _require_service(name: str, host: str, port: int) -> None:
     if _reachable(host, port):
         return
     message = f"{name} is not reachable at {host}:{port}"
-    if os.environ.get("CI", "").lower() == "true":
+    if in_ci():
         pytest.fail(f"{message} (CI=true: this test needs it)")
     pytest.skip(f"{message}; start it to run this test (CI=true makes this a failure)")
 

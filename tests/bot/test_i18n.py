@@ -10,14 +10,21 @@ from typing import Any, Dict, Set
 from bot.i18n_view import AREAS
 
 STATIC = Path(__file__).resolve().parents[2] / "bot" / "static"
-SCRIPTS = {  # script -> (area of the catalogue, prefix of its keys inside that area)
-    "chat.js": ("page", ""),
+SCRIPTS = {  # script(s) (a glob under bot/static) -> (area of the catalogue, prefix of its keys inside that area)
+    "chat/*.js": ("page", ""),
     "analytics/feedback.js": ("page", "feedback."),
     "agent/agent.js": ("console", ""),
     "analytics/dashboard.js": ("dashboard", ""),
 }
 PAGES = {"index.html": "page", "agent/index.html": "console", "analytics/index.html": "dashboard"}
 PREFIX = "window.TAXGUIDE_I18N = "
+
+
+def source(pattern: str) -> str:
+    """The text of the script(s) matching `pattern` under bot/static."""
+    paths = sorted(STATIC.glob(pattern))
+    assert paths, pattern
+    return "\n".join(path.read_text(encoding="utf-8") for path in paths)
 
 
 def fields(text: str) -> Set[str]:
@@ -60,18 +67,18 @@ async def test_i18n_js_revalidates_with_its_etag(client) -> None:
 
 
 def test_pages_load_i18n_js_before_their_script() -> None:
-    for page, script in (("index.html", "chat.js"), ("agent/index.html", "agent.js"), ("analytics/index.html", "dashboard.js")):
+    for page, script in (("index.html", "chat/main.js"), ("agent/index.html", "agent.js"), ("analytics/index.html", "dashboard.js")):
         html = (STATIC / page).read_text(encoding="utf-8")
         assert '<script src="/i18n.js"></script>' in html, page
         assert html.index("/i18n.js") < html.index(script), page
 
 
 def test_scripts_have_no_hard_coded_text_tables() -> None:
-    for script in SCRIPTS:
-        source = (STATIC / script).read_text(encoding="utf-8")
-        assert not re.search(r"\bI18N\s*=\s*\{", source), script
-        assert not re.search(r"\b(?:en|zh)\s*:\s*\{\s*[A-Za-z\"']", source), f"{script} has a per-language table"
-        assert not re.search(r"\.(?:innerHTML|outerHTML)\s*=|insertAdjacentHTML", source), script
+    for script in [*SCRIPTS, "shared/*.js"]:
+        text = source(script)
+        assert not re.search(r"\bI18N\s*=\s*\{", text), script
+        assert not re.search(r"\b(?:en|zh)\s*:\s*\{\s*[A-Za-z\"']", text), f"{script} has a per-language table"
+        assert not re.search(r"\.(?:innerHTML|outerHTML)\s*=|insertAdjacentHTML", text), script
 
 
 async def test_every_key_the_pages_use_exists(client) -> None:
@@ -81,9 +88,9 @@ async def test_every_key_the_pages_use_exists(client) -> None:
         used = set(re.findall(r'data-i18n(?:-placeholder|-aria-label)?="([^"]+)"', html))
         assert used and not used - set(texts[area]["en"]), (page, used - set(texts[area]["en"]))
     for script, (area, prefix) in SCRIPTS.items():
-        source = (STATIC / script).read_text(encoding="utf-8")
-        used = {prefix + key for key in re.findall(r'\bt\("([A-Za-z_.]+)"\s*[,)]', source)}
-        used |= {"column." + name for name in re.findall(r'\bcol\("\w+", "(\w+)"', source)}  # dashboard columns
+        text = source(script)
+        used = {prefix + key for key in re.findall(r'\bt\("([A-Za-z_.]+)"\s*[,)]', text)}
+        used |= {"column." + name for name in re.findall(r'\bcol\("\w+", "(\w+)"', text)}  # dashboard columns
         assert used and not used - set(texts[area]["en"]), (script, used - set(texts[area]["en"]))
-        groups = set(re.findall(r'\blabel\("([A-Za-z_]+)"', source))
+        groups = set(re.findall(r'\blabel\("([A-Za-z_]+)"', text))
         assert all(any(k.startswith(g + ".") for k in texts[area]["en"]) for g in groups), (script, groups)

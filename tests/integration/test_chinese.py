@@ -7,9 +7,7 @@ follows each message, and the page's preference decides for messages without one
 from __future__ import annotations
 
 import json
-import os
 import re
-import sys
 import urllib.request
 import uuid
 from pathlib import Path
@@ -18,9 +16,10 @@ from typing import Any, Dict, Iterator, List, Optional
 import pytest
 import yaml
 
+from scripts import stack
+from tests.browser import Pages, screenshot_path
+
 ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "scripts"))
-import stack  # noqa: E402
 
 pytestmark = pytest.mark.integration
 CJK = re.compile(r"[\u4e00-\u9fff]")
@@ -162,68 +161,52 @@ def test_small_talk_dev_set_through_the_bot(gateway: str, capsys: pytest.Capture
 # The phone-sized page in Chinese, against the real stack                      #
 # --------------------------------------------------------------------------- #
 
-CHROMIUM = os.environ.get("TAXGUIDE_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 # Latin words a Chinese page may show: the product's name, the language switch, app names.
 ALLOWED_LATIN = {"TaxGuide", "EN", "App", "APP", "IIT"}
 
 
-def test_the_phone_page_in_chinese(gateway: str) -> None:
+def test_the_phone_page_in_chinese(gateway: str, pages: Pages) -> None:
     """Ask in Chinese, click a clarify button, run a calculator with 万 amounts, ask for a person;
     every visible string is Chinese."""
-    if not os.path.exists(CHROMIUM):
-        pytest.fail(f"Chromium is not installed at {CHROMIUM}: scripts/browser.sh installs it")
-    from playwright.sync_api import expect, sync_playwright
-
+    expect = pages.expect
     expect.set_options(timeout=30_000)
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            context = browser.new_context(viewport={"width": 375, "height": 740}, locale="zh-CN")
-            page = context.new_page()
-            errors: List[str] = []
-            page.on("pageerror", lambda e: errors.append(str(e)))
-            page.goto(gateway)
-            page.wait_for_selector("body[data-history='loaded'][data-connection='connected'][data-session]")
-            expect(page.locator("html")).to_have_attribute("lang", "zh-CN")
-            box = page.locator("#message-input")
+    page = pages.new(viewport={"width": 375, "height": 740}, locale="zh-CN")
+    page.goto(gateway)
+    page.wait_for_selector("body[data-history='loaded'][data-connection='connected'][data-session]")
+    expect(page.locator("html")).to_have_attribute("lang", "zh-CN")
+    box = page.locator("#message-input")
 
-            def ask(text: str) -> None:
-                box.fill(text)
-                box.press("Enter")
+    def ask(text: str) -> None:
+        box.fill(text)
+        box.press("Enter")
 
-            def bots(kind: str):  # type: ignore[no-untyped-def]
-                return page.locator(f"#messages li.msg--bot[data-kind='{kind}']")
+    def bots(kind: str):  # type: ignore[no-untyped-def]
+        return page.locator(f"#messages li.msg--bot[data-kind='{kind}']")
 
-            ask("个税起征点是多少")
-            answer = bots("answer").first
-            expect(answer).to_contain_text("5000元")
-            expect(answer.locator(".sources")).to_contain_text("个人所得税法")
+    ask("个税起征点是多少")
+    answer = bots("answer").first
+    expect(answer).to_contain_text("5000元")
+    expect(answer.locator(".sources")).to_contain_text("个人所得税法")
 
-            ask("税率")
-            clarify = bots("clarify").first
-            expect(clarify).to_contain_text("请问您想了解的是下面哪个问题")
-            buttons = clarify.locator("button.choice-btn")
-            expect(buttons).to_have_count(3)
-            title = buttons.nth(0).inner_text()
-            assert CJK.search(title), title
-            buttons.nth(0).click()
-            expect(bots("answer")).to_have_count(2)
+    ask("税率")
+    clarify = bots("clarify").first
+    expect(clarify).to_contain_text("请问您想了解的是下面哪个问题")
+    buttons = clarify.locator("button.choice-btn")
+    expect(buttons).to_have_count(3)
+    title = buttons.nth(0).inner_text()
+    assert CJK.search(title), title
+    buttons.nth(0).click()
+    expect(bots("answer")).to_have_count(2)
 
-            ask("帮我算一下年终奖两万四要交多少税")
-            expect(bots("calculation")).to_have_count(1)
-            expect(page.locator("#messages")).to_contain_text("720")
+    ask("帮我算一下年终奖两万四要交多少税")
+    expect(bots("calculation")).to_have_count(1)
+    expect(page.locator("#messages")).to_contain_text("720")
 
-            ask("转人工")
-            handoff = page.locator("#messages li.msg--bot[data-kind^='handoff']").first
-            expect(handoff).to_contain_text("税务人员")
+    ask("转人工")
+    handoff = page.locator("#messages li.msg--bot[data-kind^='handoff']").first
+    expect(handoff).to_contain_text("税务人员")
 
-            page.screenshot(path=str(Path(os.environ.get("TAXGUIDE_SCREENSHOT_DIR", "/tmp/taxguide")) / "chat-zh-phone.png"),
-                            full_page=True)
-            visible = page.evaluate("() => document.body.innerText")
-            latin = {word for word in re.findall(r"[A-Za-z]{2,}", visible)} - ALLOWED_LATIN
-            assert not latin, f"English on the Chinese page: {sorted(latin)}"
-            assert not errors, errors
-        finally:
-            browser.close()
+    page.screenshot(path=screenshot_path("chat-zh-phone.png"), full_page=True)
+    visible = page.evaluate("() => document.body.innerText")
+    latin = {word for word in re.findall(r"[A-Za-z]{2,}", visible)} - ALLOWED_LATIN
+    assert not latin, f"English on the Chinese page: {sorted(latin)}"

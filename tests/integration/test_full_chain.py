@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import json
 import socket
-import sys
 import urllib.request
 import uuid
 from pathlib import Path
@@ -17,8 +16,9 @@ import pytest
 import redis
 import socketio
 
-ROOT = Path(__file__).resolve().parents[2]
 from scripts import stack
+
+ROOT = Path(__file__).resolve().parents[2]
 
 pytestmark = pytest.mark.integration
 PG_ADMIN = "host=127.0.0.1 port=5432 user=postgres dbname=test"
@@ -52,7 +52,8 @@ def chain() -> Iterator[Tuple[str, str, str]]:
     )
     try:
         with stack.running(env, gateway=True) as ports:
-            yield f"http://127.0.0.1:{ports.gateway}", f"host=127.0.0.1 port=5432 user=postgres dbname={database}", redis_url
+            dsn = f"host=127.0.0.1 port=5432 user=postgres dbname={database}"
+            yield f"http://127.0.0.1:{ports.gateway}", dsn, redis_url
     finally:
         redis.Redis.from_url(redis_url).flushdb()
         admin.cursor().execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
@@ -75,7 +76,9 @@ def test_health_reports_every_dependency(chain: Tuple[str, str, str]) -> None:
         assert part in text, body
 
 
-def test_rest_answer_arrives_as_one_message_with_custom_and_lands_masked_in_postgres(chain: Tuple[str, str, str]) -> None:
+def test_rest_answer_arrives_as_one_message_with_custom_and_lands_masked_in_postgres(
+    chain: Tuple[str, str, str],
+) -> None:
     gateway, dsn, redis_url = chain
     sender = f"it-{uuid.uuid4().hex[:8]}"
     text = "My mobile is 13812345678. How much can I earn before income tax kicks in?"
@@ -86,7 +89,8 @@ def test_rest_answer_arrives_as_one_message_with_custom_and_lands_masked_in_post
     assert answer["custom"]["sources"][0]["effective_date"] == "2019-01-01"
 
     with psycopg2.connect(dsn) as connection, connection.cursor() as cursor:
-        cursor.execute("SELECT sender_type, text, kind, article_id, confidence FROM messages WHERE conversation_id = %s ORDER BY id", (sender,))
+        cursor.execute("SELECT sender_type, text, kind, article_id, confidence FROM messages "
+                       "WHERE conversation_id = %s ORDER BY id", (sender,))
         rows = cursor.fetchall()
     assert rows[0][0] == "taxpayer" and "13812345678" not in rows[0][1] and "5678" in rows[0][1]
     bot_rows = [r for r in rows if r[0] == "bot"]
@@ -119,7 +123,8 @@ def test_socketio_client_gets_answer_with_custom_payload(chain: Tuple[str, str, 
         try:
             await client.emit("session_request", {"session_id": None})
             session_id = await asyncio.wait_for(confirmed, 10)
-            await client.emit("user_uttered", {"message": "what VAT rate applies to consulting services", "session_id": session_id})
+            await client.emit("user_uttered", {"message": "what VAT rate applies to consulting services",
+                                               "session_id": session_id})
             await asyncio.wait_for(answered.wait(), 30)
         finally:
             await client.disconnect()

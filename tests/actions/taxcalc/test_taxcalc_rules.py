@@ -18,6 +18,7 @@ from actions.taxcalc.rules import (
     RulesDataError,
     load_rules,
     parse_rules,
+    supported_years,
 )
 
 
@@ -145,3 +146,17 @@ def test_values_must_keep_their_names_across_versions(raw: Dict[str, Any]) -> No
     data = _break(raw, "iit.special_additional.elderly_support", 1, values={"only_child": 3000})
     with pytest.raises(RulesDataError, match="same names"):
         parse_rules(data)
+
+
+def test_supported_years_are_the_years_a_calculation_finds_its_rules_in_force() -> None:
+    rules = load_rules()
+    assert supported_years(lambda year: iit.annual_bonus_tax(Decimal(1), year, rules)) == tuple(range(2019, 2028))
+    assert supported_years(lambda year: rules.for_year(iit.BONUS_TABLE, year), years=[2018, 2019, 2030]) == (2019,)
+
+
+def test_supported_years_does_not_hide_broken_rules_data() -> None:
+    def broken(year: int) -> None:
+        raise RulesDataError(f"bad data for {year}")
+
+    with pytest.raises(RulesDataError):
+        supported_years(broken)

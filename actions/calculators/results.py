@@ -1,5 +1,7 @@
-"""The guided calculators' results: run the tax calculation library on the collected slots and reply
-with the working, the rules used (source and effective date) and where to file.
+"""The guided calculators' results and cancellation (`action_calculate_<name>`, `action_cancel_calculation`).
+
+A result runs the tax calculation library (`actions.taxcalc`) on the collected slots and replies with
+the working, the rules used (source and effective date) and where to file.
 
 Every result message carries `custom.kind = "calculation"` with `result` = the library result's
 `to_dict()` (inputs, steps, result, rules), so a web page can show the working as a table.
@@ -19,7 +21,7 @@ import re
 from abc import ABC, abstractmethod
 from datetime import date
 from decimal import Decimal
-from functools import lru_cache
+from functools import lru_cache, partial
 from typing import Any, Dict, List, Mapping, Optional, Pattern, Text, Tuple
 
 from rasa_sdk import Action, Tracker
@@ -27,7 +29,15 @@ from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
-from actions import calculator_forms as forms
+from actions.calculators import catalog
+from actions.calculators.catalog import (
+    ALL_CALCULATOR_SLOTS,
+    CALCULATORS,
+    YEAR_SLOT,
+    default_tax_year,
+    form_payload,
+    years_text,
+)
 from actions.language import reply_language
 from actions.taxcalc import (
     AnnualIncome,
@@ -42,6 +52,7 @@ from actions.taxcalc import (
     small_scale_vat,
 )
 from actions.taxcalc.money import format_money, format_rate
+from actions.taxcalc.rules import supported_years
 from knowledge.catalogue import catalogue
 from knowledge.catalogue import text as phrase
 
@@ -49,6 +60,7 @@ logger = logging.getLogger(__name__)
 
 
 def estimate_note(language: str = "en") -> str:
+    """The reminder that a result is an estimate."""
     return phrase("calc.result.estimate", language)
 
 
@@ -61,13 +73,14 @@ def where_to_file(calculator: str, language: str = "en") -> str:
 
 
 def tax_year_of(slots: Mapping[str, Any]) -> int:
-    year = slots.get(forms.YEAR_SLOT)
-    return int(year) if year else forms.default_tax_year()
+    """The tax year of the calculation: the `tax_year` slot, else the current year."""
+    year = slots.get(YEAR_SLOT)
+    return int(year) if year else default_tax_year()
 
 
 def period_date(period: str, year: int) -> date:
     """A day of the VAT period: today in the current year, otherwise the year's last period."""
-    now = forms.today()
+    now = catalog.today()
     if year == now.year:
         return now
     return date(year, 12, 31)
@@ -133,6 +146,12 @@ def dry_run(calculator: str, year: int) -> None:
         bonus_cliff_check(Decimal(1), year)
 
 
+@lru_cache(maxsize=None)
+def calculator_years(calculator: str) -> Tuple[int, ...]:
+    """The tax years the rules data covers for `calculator` (its dry run finds every rule in force)."""
+    return supported_years(partial(dry_run, calculator))
+
+
 # ------------------------------------------------------------------- the library's English texts
 
 _PLACEHOLDER = re.compile(r"\{(\w+)\}")
@@ -141,8 +160,10 @@ _CN_DIGITS = "零一二三四五六七八九"
 
 @lru_cache(maxsize=None)
 def _patterns(group: str) -> Tuple[Tuple[Pattern[str], str], ...]:
-    """The English entries under `group` ("calc.step.label") as patterns capturing their placeholders,
-    the most specific (most fixed text) first."""
+    """The English entries under `group` ("calc.step.label") as patterns capturing their placeholders.
+
+    The most specific (most fixed text) come first.
+    """
     found = []
     prefix = group + "."
     for key, template in catalogue("en").items():
@@ -173,8 +194,11 @@ def _chinese_number(number: int) -> str:
 
 
 def _value_in(name: str, value: str, language: str) -> str:
-    """A captured placeholder in `language`: words with a `calc.word.<name>.*` entry ("month" -> 月),
-    article numbers in Chinese numerals; figures as they are."""
+    """A captured placeholder in `language`.
+
+    Words with a `calc.word.<name>.*` entry ("month" -> 月) are translated, article numbers written in
+    Chinese numerals; figures stay as they are.
+    """
     if name == "number" and language == "zh" and value.isdigit():
         return _chinese_number(int(value))
     prefix = f"calc.word.{name}."
@@ -185,8 +209,10 @@ def _value_in(name: str, value: str, language: str) -> str:
 
 
 def translated(group: str, english: str, language: str) -> str:
-    """`english` (a text of the tax library or the rules data) in `language`, from the catalogue
-    entries under `group`; the English text itself when none matches (logged)."""
+    """`english` (a text of the tax library or the rules data) in `language`, from the catalogue.
+
+    The entries under `group` are tried; the English text itself is returned when none matches (logged).
+    """
     if language == "en" or not english:
         return english
     for pattern, key in _patterns(group):
@@ -220,8 +246,10 @@ def _source_keys() -> Dict[Tuple[str, str], str]:
 
 
 def localized_rule(rule: Mapping[str, Any], language: str) -> Dict[str, Any]:
-    """A rule reference (RuleRef.to_dict) with title, authority, document and article in `language`
-    (each one left in English when the catalogue's English no longer matches the rules data)."""
+    """A rule reference (RuleRef.to_dict) with title, authority, document and article in `language`.
+
+    Each is left in English when the catalogue's English no longer matches the rules data (logged).
+    """
     out = dict(rule)
     if language == "en":
         return out
@@ -264,6 +292,7 @@ def money_text(value: Any, language: str = "en") -> str:
 
 
 def step_value(step: Mapping[str, Any]) -> str:
+    """A working line's figure as shown: a rate, a count or money."""
     value = Decimal(step["value"])
     if step["kind"] == "rate":
         return format_rate(value)
@@ -281,8 +310,10 @@ def working_lines(steps: List[Mapping[str, Any]], language: str = "en") -> List[
 
 
 def rule_line(rule: Mapping[str, Any], language: str = "en") -> str:
-    """'- <title>: <authority>, <document>, <article> (effective <date>, applies until <date>)';
-    the rule already in `language`."""
+    """'- <title>: <authority>, <document>, <article> (effective <date>, applies until <date>)'.
+
+    The rule is already in `language`.
+    """
     article = phrase("calc.rule.article", language, article=rule["article"]) if rule.get("article") else ""
     until = phrase("calc.rule.until", language, valid_to=rule["valid_to"]) if rule.get("valid_to") else ""
     return phrase(
@@ -461,11 +492,12 @@ def result_message(calculator: str, slots: Mapping[str, Any], year: int, languag
 
 
 def no_rules_message(calculator: str, year: int, error: Exception, language: str = "en") -> Dict[str, Any]:
-    calc = forms.CALCULATORS[calculator]
-    years = forms.supported_years(calculator)
+    """The polite refusal when the rules data has no figures for `year`, naming the years it has."""
+    calc = CALCULATORS[calculator]
+    years = calculator_years(calculator)
     text = phrase(
         "calc.result.no_rules", language, title=calc.title_in(language), year=year,
-        years=forms.years_text(years, language),
+        years=years_text(years, language),
     )
     return {"text": text, "custom": {"kind": "calculation", "calculator": calculator, "tax_year": year,
                                      "language": language, "result": None, "error": "no_rules_for_year",
@@ -474,7 +506,7 @@ def no_rules_message(calculator: str, year: int, error: Exception, language: str
 
 def reset_events() -> List[EventType]:
     """Clears every calculator slot so that the next calculation starts afresh."""
-    slots = ("calculator", forms.YEAR_SLOT, "requested_slot", *forms.ALL_CALCULATOR_SLOTS)
+    slots = ("calculator", YEAR_SLOT, "requested_slot", *ALL_CALCULATOR_SLOTS)
     return [SlotSet(slot, None) for slot in slots]
 
 
@@ -487,11 +519,13 @@ class CalculateAction(Action, ABC):
         """The calculator (a class attribute in each subclass)."""
 
     def name(self) -> Text:
+        """`action_calculate_<name>`."""
         return f"action_calculate_{self.calculator_name}"
 
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> List[EventType]:
+        """Sends the result (or why there is none) and clears the calculator's slots."""
         slots = dict(tracker.slots)
         year = tax_year_of(slots)
         language = reply_language(tracker)
@@ -513,18 +547,26 @@ class CalculateAction(Action, ABC):
 
 
 class CalculateAnnualReconciliation(CalculateAction):
+    """`action_calculate_annual_reconciliation`: the refund or amount due for the year."""
+
     calculator_name = "annual_reconciliation"
 
 
 class CalculateMonthlyWithholding(CalculateAction):
+    """`action_calculate_monthly_withholding`: the tax withheld from the month's salary."""
+
     calculator_name = "monthly_withholding"
 
 
 class CalculateAnnualBonus(CalculateAction):
+    """`action_calculate_annual_bonus`: the tax on the annual one-off bonus."""
+
     calculator_name = "annual_bonus"
 
 
 class CalculateSmallScaleVat(CalculateAction):
+    """`action_calculate_small_scale_vat`: VAT and surcharges for the month or quarter."""
+
     calculator_name = "small_scale_vat"
 
 
@@ -533,30 +575,32 @@ def stopped_calculator(tracker: Tracker) -> Optional[str]:
     for event in reversed(tracker.events or []):
         if event.get("event") == "active_loop" and event.get("name"):
             name = str(event["name"])
-            if name.endswith("_form") and name[: -len("_form")] in forms.CALCULATORS:
+            if name.endswith("_form") and name[: -len("_form")] in CALCULATORS:
                 return name[: -len("_form")]
     calculator = tracker.get_slot("calculator")
-    return calculator if calculator in forms.CALCULATORS else None
+    return calculator if calculator in CALCULATORS else None
 
 
 class CancelCalculation(Action):
     """Stops a calculator at the taxpayer's request and forgets its figures."""
 
     def name(self) -> Text:
+        """`action_cancel_calculation`."""
         return "action_cancel_calculation"
 
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> List[EventType]:
+        """Says which calculation was stopped and clears the calculator's slots."""
         language = reply_language(tracker)
         calculator = stopped_calculator(tracker)
-        calc = forms.CALCULATORS.get(calculator) if calculator else None
+        calc = CALCULATORS.get(calculator) if calculator else None
         what = (
             phrase("calc.cancel.named", language, title=calc.title_in(language)) if calc
             else phrase("calc.cancel.any", language)
         )
         dispatcher.utter_message(
             text=phrase("calc.cancel.done", language, what=what),
-            custom=forms.form_payload(calculator, None, "cancelled"),
+            custom=form_payload(calculator, None, "cancelled"),
         )
         return reset_events()
