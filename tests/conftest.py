@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Iterator
 
 import pytest
 
+from knowledge.env import apply_offline_defaults
 from knowledge.settings import PROJECT_ROOT, KnowledgeSettings
 from tests.browser import Pages, launch, missing
 from tests.ci import unavailable
@@ -17,10 +18,7 @@ if TYPE_CHECKING:
 
     from knowledge.service import KnowledgeService
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-os.environ.setdefault("RASA_TELEMETRY_ENABLED", "false")
+apply_offline_defaults(os.environ)  # quiet, offline TensorFlow and Hugging Face
 
 
 @pytest.fixture(scope="session")
