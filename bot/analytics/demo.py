@@ -16,13 +16,13 @@ import random
 import sys
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any, Dict, List, Tuple
+from typing import Any, Dict, List, Optional, Tuple, TypedDict
 
 import yaml
 from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from bot.analytics.store import beijing_day
+from bot.analytics.clock import beijing_day
 from bot.analytics.models import answer_feedback, conversation_outcomes, conversation_ratings, unanswered_questions
 from bot.db.migrate import upgrade_head
 from bot.db.models import Conversation, HandoffEvent, Message
@@ -34,25 +34,43 @@ OFF_TOPIC = [
     ("明天北京天气怎么样？", "zh"), ("帮我订一张去上海的火车票", "zh"), ("How do I renew my passport?", "en"),
     ("社保卡丢了怎么补办？", "zh"),
 ]
-UNCLEAR = [("blorp tax thing??", "en"), ("the form", "en"), ("税 那个", "zh"), ("help with the thing from last year", "en")]
-COMMENTS_GOOD = ["very clear", "quick and helpful", "exactly what I needed", "很清楚", "谢谢，很有帮助", "saved me a call"]
+UNCLEAR = [
+    ("blorp tax thing??", "en"), ("the form", "en"), ("税 那个", "zh"), ("help with the thing from last year", "en"),
+]
+COMMENTS_GOOD = [
+    "very clear", "quick and helpful", "exactly what I needed", "很清楚", "谢谢，很有帮助", "saved me a call",
+]
 COMMENTS_BAD = ["did not answer my question", "too general for my case", "waited too long for an officer",
                 "答非所问", "links did not work", "I needed a person"]
+TABLES = ("conv", "msg", "outcome", "rating", "feedback", "unanswered", "handoff")
+
+#: Column -> value of one row to insert, by table key of ``TABLES``.
+Row = Dict[str, Any]
 
 
-def load_articles(root: Path) -> List[Dict[str, Any]]:
-    articles = []
+class DemoArticle(TypedDict):
+    """A knowledge-base article as the demo uses it: its question variants and English answer."""
+
+    id: str
+    title: str
+    questions: List[Tuple[str, str]]  # (question, language)
+    answer: str
+
+
+def load_articles(root: Path) -> List[DemoArticle]:
+    """The articles under ``root`` with at least one question (one built-in article when there are none)."""
+    articles: List[DemoArticle] = []
     for path in sorted(root.glob("*/*.yml")):
         try:
             data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
         except (OSError, yaml.YAMLError):
             continue
-        questions = []
+        questions: List[Tuple[str, str]] = []
         for lang, items in (data.get("questions") or {}).items():
             questions += [(q, lang) for q in items or [] if isinstance(q, str)]
-        title = (data.get("title") or {}).get("en") or data.get("id")
         answer = (data.get("answer") or {}).get("en") or (data.get("answer") or {}).get("zh") or ""
         if data.get("id") and questions:
+            title = (data.get("title") or {}).get("en") or data["id"]
             articles.append({"id": data["id"], "title": title, "questions": questions, "answer": answer.strip()})
     if not articles:
         articles = [{"id": "iit-basic-deduction", "title": "Basic deduction", "answer": "5,000 yuan a month.",
@@ -60,12 +78,13 @@ def load_articles(root: Path) -> List[Dict[str, Any]]:
     return articles
 
 
-def generate(n: int, days: int, seed: int, now: datetime) -> Dict[str, List[Dict[str, Any]]]:
+def generate(n: int, days: int, seed: int, now: datetime) -> Dict[str, List[Row]]:
+    """``n`` synthetic conversations over the ``days`` before ``now``: the rows of each table (same seed, same rows)."""
     rng = random.Random(seed)
     articles = load_articles(PROJECT_ROOT / "knowledge" / "articles")
     weights = [1.0 / (i + 1) ** 0.8 for i in range(len(articles))]  # a few topics dominate
     quality = {a["id"]: rng.uniform(-0.8, 0.6) for a in articles}  # some articles satisfy less
-    out: Dict[str, List[Dict[str, Any]]] = {k: [] for k in ("conv", "msg", "outcome", "rating", "feedback", "unanswered", "handoff")}
+    out: Dict[str, List[Row]] = {k: [] for k in TABLES}
     for i in range(n):
         # more conversations on weekdays and in office hours, a slow rise over the period
         while True:
@@ -77,11 +96,11 @@ def generate(n: int, days: int, seed: int, now: datetime) -> Dict[str, List[Dict
         cid = f"demo-{seed}-{i:07d}"
         channel = rng.choices(["socketio", "rest"], [0.7, 0.3])[0]
         t = start
-        msgs: List[Tuple[str, str, str, Dict[str, Any]]] = []  # (sender, text, kind, extra)
+        msgs: List[Tuple[str, str, Optional[str], Dict[str, Any]]] = []  # (sender, text, kind, extra)
         answers = unanswered = 0
-        topic = None
+        topic: Optional[str] = None
         language = "zh" if rng.random() < 0.45 else "en"
-        urows = []
+        urows: List[Tuple[str, str]] = []  # (kind, question)
         satisfaction = rng.gauss(0.35, 0.9)
         for _ in range(rng.choices([1, 2, 3, 4], [0.45, 0.3, 0.17, 0.08])[0]):
             r = rng.random()
@@ -95,7 +114,8 @@ def generate(n: int, days: int, seed: int, now: datetime) -> Dict[str, List[Dict
             elif r < 0.14:
                 q, lang = rng.choice(UNCLEAR)
                 msgs.append(("taxpayer", q, None, {}))
-                msgs.append(("bot", "Sorry, I didn't understand that. Could you say it in other words?", "fallback", {}))
+                msgs.append(("bot", "Sorry, I didn't understand that. Could you say it in other words?", "fallback",
+                             {}))
                 unanswered += 1
                 urows.append(("fallback", q))
                 satisfaction -= 0.5
@@ -109,15 +129,17 @@ def generate(n: int, days: int, seed: int, now: datetime) -> Dict[str, List[Dict
                     urows.append(("clarify", q))
                     msgs.append(("taxpayer", a["title"], None, {}))
                 fid = f"{i:x}{answers}{rng.randrange(1 << 30):x}"[:16]
-                msgs.append(("bot", a["answer"][:600], "answer", {"article_id": a["id"], "confidence": round(rng.uniform(0.5, 0.98), 2),
-                                                                  "feedback_id": fid}))
+                confidence = round(rng.uniform(0.5, 0.98), 2)
+                msgs.append(("bot", a["answer"][:600], "answer",
+                             {"article_id": a["id"], "confidence": confidence, "feedback_id": fid}))
                 answers += 1
                 topic = topic or a["id"]
                 satisfaction += quality[a["id"]]
                 if rng.random() < 0.18:
+                    voted = t + timedelta(seconds=40)
                     out["feedback"].append({"conversation_id": cid, "feedback_id": fid, "article_id": a["id"],
                                             "helpful": rng.random() < 0.5 + 0.3 * quality[a["id"]] + 0.1,
-                                            "created_at": t + timedelta(seconds=40), "updated_at": t + timedelta(seconds=40)})
+                                            "created_at": voted, "updated_at": voted})
             language = lang if msgs and len(msgs) <= 3 else language
         handoff = unanswered >= 2 and rng.random() < 0.5 or rng.random() < 0.07
         agent = False
@@ -125,36 +147,40 @@ def generate(n: int, days: int, seed: int, now: datetime) -> Dict[str, List[Dict
             msgs.append(("taxpayer", "talk to an agent" if language == "en" else "我要人工", None, {}))
             msgs.append(("bot", "I'll connect you with a tax officer.", "handoff", {}))
             queued = start + timedelta(seconds=30 * len(msgs))
-            out["handoff"].append({"conversation_id": cid, "event_type": "requested", "created_at": queued, "reason": "requested"})
-            out["handoff"].append({"conversation_id": cid, "event_type": "queued", "created_at": queued, "reason": "requested"})
+            for event_type in ("requested", "queued"):
+                out["handoff"].append({"conversation_id": cid, "event_type": event_type, "created_at": queued,
+                                       "reason": "requested"})
             if rng.random() < 0.8:
                 wait = rng.lognormvariate(4.6, 0.7)  # median ~100 s
                 agent = True
-                out["handoff"].append({"conversation_id": cid, "event_type": "claimed", "created_at": queued + timedelta(seconds=wait),
+                out["handoff"].append({"conversation_id": cid, "event_type": "claimed",
+                                       "created_at": queued + timedelta(seconds=wait),
                                        "agent": rng.choice(["wang", "li", "zhang"]), "reason": "requested",
                                        "data": {"waited_seconds": round(wait, 1)}})
                 msgs.append(("agent", "Hello, I am a tax officer. Let me look at your case.", "agent_message", {}))
-                out["handoff"].append({"conversation_id": cid, "event_type": "resolved", "created_at": queued + timedelta(seconds=wait + 300),
-                                       "agent": "wang", "reason": "requested"})
+                out["handoff"].append({"conversation_id": cid, "event_type": "resolved",
+                                       "created_at": queued + timedelta(seconds=wait + 300), "agent": "wang",
+                                       "reason": "requested"})
                 satisfaction += 0.6 - wait / 600
             else:
-                out["handoff"].append({"conversation_id": cid, "event_type": "abandoned", "created_at": queued + timedelta(seconds=200)})
+                out["handoff"].append({"conversation_id": cid, "event_type": "abandoned",
+                                       "created_at": queued + timedelta(seconds=200)})
                 satisfaction -= 1.0
         end_reason = "agent_resolved" if agent else rng.choices(["thanks", "goodbye", "idle"], [0.45, 0.15, 0.4])[0]
         for sender, text, kind, extra in msgs:
             t += timedelta(seconds=rng.randint(5, 60))
             payload = {"custom": {"kind": kind, **extra}} if kind else None
-            out["msg"].append({"conversation_id": cid, "created_at": t, "sender_type": sender, "channel": channel, "text": text,
-                               "kind": kind, "article_id": extra.get("article_id"), "confidence": extra.get("confidence"),
-                               "payload": payload})
+            out["msg"].append({"conversation_id": cid, "created_at": t, "sender_type": sender, "channel": channel,
+                               "text": text, "kind": kind, "article_id": extra.get("article_id"),
+                               "confidence": extra.get("confidence"), "payload": payload})
         ended = t + timedelta(seconds=rng.randint(5, 30) if end_reason != "idle" else 600)
         out["conv"].append({"id": cid, "channel": channel, "route": "bot", "created_at": start})
         out["outcome"].append({"conversation_id": cid, "started_at": start, "day": beijing_day(start), "score": None,
                                "last_activity_at": t, "channel": channel,
                                "language": language, "taxpayer_messages": sum(1 for m in msgs if m[0] == "taxpayer"),
                                "answers": answers, "unanswered": unanswered, "topic_article_id": topic,
-                               "handoff_requested": handoff, "agent_joined": agent, "ended_at": ended, "end_reason": end_reason,
-                               "survey_requested_at": ended})
+                               "handoff_requested": handoff, "agent_joined": agent, "ended_at": ended,
+                               "end_reason": end_reason, "survey_requested_at": ended})
         for kind, q in urows:
             out["unanswered"].append({"conversation_id": cid, "created_at": start, "kind": kind, "question": q,
                                       "channel": channel, "language": language})
@@ -173,6 +199,7 @@ def generate(n: int, days: int, seed: int, now: datetime) -> Dict[str, List[Dict
 
 
 async def run(url: str, n: int, days: int, seed: int, clear: bool) -> Dict[str, int]:
+    """Migrate the database at ``url`` and insert the demo rows; the number of rows per table."""
     engine = create_async_engine(url, future=True)
     try:
         await upgrade_head(engine)
@@ -195,8 +222,9 @@ async def run(url: str, n: int, days: int, seed: int, clear: bool) -> Dict[str, 
         await engine.dispose()
 
 
-def main(argv: List[str] = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bot.analytics.demo", description=__doc__.splitlines()[0])
+def main(argv: Optional[List[str]] = None) -> int:
+    """The command line; 0 when the demo data was written."""
+    parser = argparse.ArgumentParser(prog="python -m bot.analytics.demo", description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--conversations", type=int, default=2000)
     parser.add_argument("--days", type=int, default=60, help="spread over this many days up to now")
     parser.add_argument("--seed", type=int, default=7)

@@ -28,13 +28,16 @@ conversation_outcomes = Table(
     Column("survey_requested_at", DateTime(timezone=True), nullable=True),
     Column("score", SmallInteger, nullable=True),  # copy of conversation_ratings.score (no join for the figures)
     Index("ix_outcomes_day", "day", postgresql_include=["channel", "language", "score", "survey_requested_at",
-                                                     "handoff_requested", "agent_joined", "unanswered", "topic_article_id"]),
-    Index("ix_outcomes_low_started", "started_at", postgresql_where=text("score <= 2"), sqlite_where=text("score <= 2")),
+                                                     "handoff_requested", "agent_joined", "unanswered",
+                                                     "topic_article_id"]),
+    Index("ix_outcomes_low_started", "started_at",
+          postgresql_where=text("score <= 2"), sqlite_where=text("score <= 2")),
     Index("ix_outcomes_channel_lang_day", "channel", "language", "day"),
     Index("ix_outcomes_topic_day", "topic_article_id", "day"),
     Index("ix_outcomes_idle", "last_activity_at"),
     Index("ix_outcomes_handoff", "conversation_id", postgresql_include=["day", "channel", "language"],
-          postgresql_where=text("handoff_requested OR agent_joined"), sqlite_where=text("handoff_requested OR agent_joined")),
+          postgresql_where=text("handoff_requested OR agent_joined"),
+          sqlite_where=text("handoff_requested OR agent_joined")),
 )
 
 # One rating per conversation; a second rating updates it (updated_at decides which write wins).

@@ -9,15 +9,19 @@ from typing import AsyncIterator, Optional
 
 from aiohttp import web
 
+from bot.analytics.clock import utcnow
 from bot.analytics.queries import AnalyticsQueries
 from bot.analytics.settings import AnalyticsSettings
-from bot.analytics.store import AnalyticsRepository, DurableWriter, utcnow
+from bot.analytics.store import AnalyticsRepository, DurableWriter
 from bot.analytics.survey import Deliver, SurveyService, SurveyState, ending_texts
 from bot.analytics.views import setup_analytics_routes
 from bot.keys import ANALYTICS_SETTINGS, ENGINE, METRICS, QUERIES, REDIS, SURVEY, WRITER
 from bot.settings import PROJECT_ROOT, Settings
 
 log = logging.getLogger(__name__)
+
+#: Idle conversations are looked for among those active within this long before the idle limit.
+IDLE_LOOKBACK = timedelta(hours=6)
 
 
 def setup_analytics(app: web.Application, settings: Settings, analytics: Optional[AnalyticsSettings] = None) -> None:
@@ -47,9 +51,7 @@ async def analytics_ctx(app: web.Application) -> AsyncIterator[None]:
     yield
     for task in tasks:
         task.cancel()
-    for task in tasks:
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await task
+    await asyncio.gather(*tasks, return_exceptions=True)  # cancelled (or already failed): nothing to report
     with contextlib.suppress(Exception):
         await asyncio.wait_for(writer.flush(), 2.0)  # what stays buffered is in the spool file
     if writer.pending:
@@ -73,8 +75,8 @@ async def _idle_loop(app: web.Application, repo: AnalyticsRepository, conf: Anal
 
 async def sweep_idle(repo: AnalyticsRepository, survey: SurveyService, idle_seconds: float) -> int:
     """Claim the conversations idle for ``idle_seconds`` and ask each for a rating; returns how many."""
-    now = utcnow()
-    claimed = await repo.claim_idle(now - timedelta(seconds=idle_seconds), now - timedelta(seconds=idle_seconds + 6 * 3600))
+    idle_before = utcnow() - timedelta(seconds=idle_seconds)
+    claimed = await repo.claim_idle(idle_before, idle_before - IDLE_LOOKBACK)
     for row in claimed:
         await survey.request_survey(row["conversation_id"], "idle", row["channel"], record_end=False)
     return len(claimed)

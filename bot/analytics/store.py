@@ -1,15 +1,8 @@
 """Writes of satisfaction logging, and the buffer that keeps them while the database is down.
 
-Every write is an *operation* (a JSON-able dict with ``op`` and its fields), so that it can wait in
-memory and in a local append-only spool file, and be applied later in the same order:
-
-- ``turn``     one taxpayer turn and the replies it got (upserts ``conversation_outcomes``)
-- ``end``      the conversation ended (thanks/goodbye, agent resolved, idle) and maybe a survey was asked
-- ``rating``   a 1..5 score (or a skip) with an optional comment; a later rating replaces an earlier one
-- ``feedback`` thumbs up/down on one answer; a later click replaces an earlier one
-
-``rating`` and ``feedback`` carry the time they were given, and the database keeps the newest, so a
-replayed old operation never overwrites a newer one.
+``AnalyticsRepository`` applies one operation (``bot.analytics.ops``) to the database;
+``DurableWriter`` applies it at once or keeps it, in bounded memory and in an append-only spool
+file, and retries in the original order until the database takes it.
 """
 from __future__ import annotations
 
@@ -18,40 +11,30 @@ import json
 import logging
 import os
 from collections import deque
-from datetime import date, datetime, timedelta, timezone
+from datetime import datetime
 from pathlib import Path
-from typing import Any, Callable, Deque, Dict, List, Optional, Tuple
+from typing import Any, Callable, Deque, Dict, List, Literal, Optional, Protocol, Tuple, TypedDict, cast
 
-from sqlalchemy import and_, or_, select, text, update
+from sqlalchemy import and_, func, or_, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from bot.analytics.clock import beijing_day, parse_time, utcnow
 from bot.analytics.models import answer_feedback, conversation_outcomes, conversation_ratings, unanswered_questions
+from bot.analytics.ops import EndOp, FeedbackOp, Op, RatingOp, TurnOp
 
 log = logging.getLogger(__name__)
 
-Op = Dict[str, Any]
-BEIJING = timezone(timedelta(hours=8))
+#: What ``DurableWriter.write`` did with an operation: in the database now, or kept for a retry.
+WriteResult = Literal["stored", "buffered"]
 
 
-def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+class IdleConversation(TypedDict):
+    """A conversation claimed by the idle sweep (asked for a rating once)."""
 
-
-def iso(value: datetime) -> str:
-    return value.astimezone(timezone.utc).isoformat()
-
-
-def beijing_day(value: datetime) -> date:
-    """The Beijing (UTC+8, no daylight saving) calendar day of a moment."""
-    return value.astimezone(BEIJING).date()
-
-
-def parse_time(value: Any) -> datetime:
-    if isinstance(value, datetime):
-        return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
-    parsed = datetime.fromisoformat(str(value))
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+    conversation_id: str
+    channel: str
+    language: str
 
 
 class AnalyticsRepository:
@@ -62,25 +45,26 @@ class AnalyticsRepository:
         self._insert = postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
 
     async def apply(self, op: Op) -> None:
-        kind = op.get("op")
+        """Apply one operation in its own transaction; ValueError for an unknown kind."""
         async with self.engine.begin() as conn:
-            if kind == "turn":
+            if op["op"] == "turn":
                 await self._turn(conn, op)
-            elif kind == "end":
+            elif op["op"] == "end":
                 await self._end(conn, op)
-            elif kind == "rating":
+            elif op["op"] == "rating":
                 await self._rating(conn, op)
-            elif kind == "feedback":
+            elif op["op"] == "feedback":
                 await self._feedback(conn, op)
             else:
-                raise ValueError(f"unknown analytics operation {kind!r}")
+                raise ValueError(f"unknown analytics operation {op.get('op')!r}")
 
-    async def _turn(self, conn: Any, op: Op) -> None:
+    async def _turn(self, conn: AsyncConnection, op: TurnOp) -> None:
         t = conversation_outcomes
         at = parse_time(op["at"])
+        language = op.get("language") or "en"
         stmt = self._insert(t).values(
             conversation_id=op["conversation_id"], started_at=at, day=beijing_day(at), last_activity_at=at,
-            channel=op["channel"], language=op.get("language") or "en", taxpayer_messages=int(op.get("taxpayer_messages", 1)),
+            channel=op["channel"], language=language, taxpayer_messages=int(op.get("taxpayer_messages", 1)),
             answers=int(op.get("answers", 0)), unanswered=int(op.get("unanswered", 0)),
             topic_article_id=op.get("topic"), handoff_requested=bool(op.get("handoff_requested")),
             agent_joined=bool(op.get("agent_joined")),
@@ -95,7 +79,7 @@ class AnalyticsRepository:
                 "taxpayer_messages": t.c.taxpayer_messages + ex.taxpayer_messages,
                 "answers": t.c.answers + ex.answers,
                 "unanswered": t.c.unanswered + ex.unanswered,
-                "topic_article_id": _coalesce(t.c.topic_article_id, ex.topic_article_id),
+                "topic_article_id": func.coalesce(t.c.topic_article_id, ex.topic_article_id),
                 "handoff_requested": or_(t.c.handoff_requested, ex.handoff_requested),
                 "agent_joined": or_(t.c.agent_joined, ex.agent_joined),
                 # a new question after the end re-opens the conversation
@@ -110,37 +94,42 @@ class AnalyticsRepository:
                 unanswered_questions.insert(),
                 [
                     {"conversation_id": op["conversation_id"], "created_at": at, "kind": r["kind"],
-                     "question": r.get("question"), "channel": op["channel"], "language": op.get("language") or "en"}
+                     "question": r.get("question"), "channel": op["channel"], "language": language}
                     for r in rows
                 ],
             )
 
-    async def _end(self, conn: Any, op: Op) -> None:
+    async def _end(self, conn: AsyncConnection, op: EndOp) -> None:
         t = conversation_outcomes
         at = parse_time(op["at"])
+        by_agent = op["reason"] == "agent_resolved"
         values: Dict[str, Any] = {"ended_at": at, "end_reason": op["reason"]}
         if op.get("survey"):
             values["survey_requested_at"] = at
         stmt = self._insert(t).values(
             conversation_id=op["conversation_id"], started_at=at, day=beijing_day(at), last_activity_at=at,
             channel=op.get("channel") or "unknown", language=op.get("language") or "en",
-            taxpayer_messages=0, agent_joined=op["reason"] == "agent_resolved",
-            handoff_requested=op["reason"] == "agent_resolved", **values,
+            taxpayer_messages=0, agent_joined=by_agent, handoff_requested=by_agent, **values,
         )
         set_ = dict(values)
         if op.get("survey"):
-            set_["survey_requested_at"] = _coalesce(t.c.survey_requested_at, stmt.excluded.survey_requested_at)
-        if op["reason"] == "agent_resolved":
+            set_["survey_requested_at"] = func.coalesce(t.c.survey_requested_at, stmt.excluded.survey_requested_at)
+        if by_agent:
             set_["agent_joined"] = True
             set_["handoff_requested"] = True
         await conn.execute(stmt.on_conflict_do_update(index_elements=["conversation_id"], set_=set_))
 
-    async def _rating(self, conn: Any, op: Op) -> None:
+    async def _rating(self, conn: AsyncConnection, op: RatingOp) -> None:
         t = conversation_ratings
         at = parse_time(op["at"])
         skipped = bool(op.get("skipped"))
+        score = op["score"]
+        if skipped:
+            score = None
+        elif score is None:
+            raise ValueError("a rating that is not skipped needs a score")
         stmt = self._insert(t).values(
-            conversation_id=op["conversation_id"], score=None if skipped else int(op["score"]), skipped=skipped,
+            conversation_id=op["conversation_id"], score=None if score is None else int(score), skipped=skipped,
             comment=op.get("comment"), channel=op.get("channel"), created_at=at, updated_at=at,
         )
         if skipped:  # a skip never erases a rating
@@ -159,7 +148,7 @@ class AnalyticsRepository:
         o = conversation_outcomes
         await conn.execute(update(o).where(o.c.conversation_id == op["conversation_id"]).values(score=current))
 
-    async def _feedback(self, conn: Any, op: Op) -> None:
+    async def _feedback(self, conn: AsyncConnection, op: FeedbackOp) -> None:
         t = answer_feedback
         at = parse_time(op["at"])
         stmt = self._insert(t).values(
@@ -175,16 +164,13 @@ class AnalyticsRepository:
         await conn.execute(stmt)
 
     # ------------------------------------------------------------------ reads used by the gateway
-    async def rating(self, conversation_id: str) -> Optional[Dict[str, Any]]:
-        async with self.engine.connect() as conn:
-            row = (await conn.execute(
-                select(conversation_ratings).where(conversation_ratings.c.conversation_id == conversation_id)
-            )).mappings().first()
-        return dict(row) if row else None
+    async def claim_idle(
+        self, idle_before: datetime, not_before: datetime, limit: int = 100
+    ) -> List[IdleConversation]:
+        """Conversations idle since ``idle_before`` (but active after ``not_before``), never surveyed, not ended.
 
-    async def claim_idle(self, idle_before: datetime, not_before: datetime, limit: int = 100) -> List[Dict[str, Any]]:
-        """Conversations idle since ``idle_before`` (but active after ``not_before``), never surveyed and
-        not ended; each one is marked (survey asked, end_reason idle) by exactly one caller."""
+        Each one is marked (survey asked, end_reason idle) by exactly one caller, which gets it back.
+        """
         t = conversation_outcomes
         cond = and_(t.c.last_activity_at < idle_before, t.c.last_activity_at >= not_before,
                     t.c.survey_requested_at.is_(None), t.c.ended_at.is_(None), t.c.taxpayer_messages > 0)
@@ -192,7 +178,7 @@ class AnalyticsRepository:
             rows = (await conn.execute(
                 select(t.c.conversation_id, t.c.channel, t.c.language).where(cond).limit(limit)
             )).mappings().all()
-        claimed = []
+        claimed: List[IdleConversation] = []
         now = utcnow()
         for row in rows:
             async with self.engine.begin() as conn:
@@ -202,18 +188,22 @@ class AnalyticsRepository:
                     .values(survey_requested_at=now, ended_at=now, end_reason="idle")
                 )
             if result.rowcount == 1:
-                claimed.append(dict(row))
+                claimed.append(IdleConversation(conversation_id=row["conversation_id"], channel=row["channel"],
+                                                language=row["language"]))
         return claimed
 
     async def ping(self) -> None:
+        """Raise when the database does not answer."""
         async with self.engine.connect() as conn:
             await conn.execute(text("SELECT 1"))
 
 
-def _coalesce(a: Any, b: Any) -> Any:
-    from sqlalchemy import func
+class OpSink(Protocol):
+    """Where ``DurableWriter`` applies operations (``AnalyticsRepository``; tests use doubles)."""
 
-    return func.coalesce(a, b)
+    async def apply(self, op: Op) -> None:
+        """Apply ``op``; raise when it could not be applied (it is then kept and retried)."""
+        ...
 
 
 class BufferFull(RuntimeError):
@@ -229,7 +219,7 @@ class DurableWriter:
     """
 
     def __init__(
-        self, repo: AnalyticsRepository, spool_path: Optional[Path] = None, max_memory: int = 50_000,
+        self, repo: OpSink, spool_path: Optional[Path] = None, max_memory: int = 50_000,
         retry_seconds: float = 2.0, db_timeout: float = 3.0, on_error: Callable[[str], None] = lambda kind: None,
     ) -> None:
         self.repo = repo
@@ -250,6 +240,7 @@ class DurableWriter:
     # ------------------------------------------------------------------ state
     @property
     def pending(self) -> int:
+        """Operations waiting for the database (at least 1 while some are only in the spool file)."""
         return len(self._queue) + (1 if self._spilled else 0)
 
     def load_spool(self) -> int:
@@ -267,7 +258,8 @@ class DurableWriter:
         return len(ops)
 
     # ------------------------------------------------------------------ writing
-    async def write(self, op: Op) -> str:
+    async def write(self, op: Op) -> WriteResult:
+        """Apply ``op`` now, or keep it for a retry when the database fails or others are waiting."""
         if not self._queue and not self._spilled:
             try:
                 await asyncio.wait_for(self.repo.apply(op), self.db_timeout)
@@ -317,7 +309,7 @@ class DurableWriter:
             for line in fh:
                 try:
                     item = json.loads(line)
-                    ops.append((int(item["seq"]), item["op"]))
+                    ops.append((int(item["seq"]), cast(Op, item["op"])))  # written by _append_spool
                 except (ValueError, KeyError, TypeError):
                     continue  # a torn last line after a crash
         ops.sort(key=lambda x: x[0])
@@ -342,7 +334,8 @@ class DurableWriter:
                 try:
                     await asyncio.wait_for(self.repo.apply(op), self.db_timeout)
                 except Exception as exc:
-                    log.warning("analytics retry failed (%s); %d write(s) waiting", type(exc).__name__, len(self._queue))
+                    log.warning("analytics retry failed (%s); %d write(s) waiting",
+                                type(exc).__name__, len(self._queue))
                     return False
                 self._queue.popleft()
                 self._applied_seq = seq

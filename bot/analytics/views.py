@@ -15,19 +15,21 @@ redirects there):
 from __future__ import annotations
 
 import csv
-import hmac
 import io
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
-from typing import Any, Awaitable, Callable, Dict, Iterable, List, Optional
+from typing import Any, List, Mapping, Optional, Sequence
 
 from aiohttp import web
 
-from bot.analytics.queries import BEIJING, AnalyticsQueries, Filters
+from bot.analytics.clock import BEIJING
+from bot.analytics.queries import AnalyticsQueries, Filters
 from bot.analytics.store import BufferFull
 from bot.errors import ApiError, dumps
-from bot.keys import QUERIES, SERVICE, SETTINGS, SIGNER, SURVEY
-from bot.validation import decode_json_body
+from bot.handoff.auth import require_role
+from bot.http import conversation_owner, read_object
+from bot.keys import QUERIES, SERVICE, SETTINGS, SURVEY
+from bot.privacy import mask_pii
 
 STATIC = Path(__file__).resolve().parent.parent / "static" / "analytics"
 NO_STORE = {"Cache-Control": "no-store"}
@@ -35,15 +37,9 @@ ANALYST_ROLES = ("analyst", "admin")
 MAX_DAYS = 366
 SECTIONS = ("summary", "trend", "distribution", "topics", "unanswered", "low_rated", "ratings")
 
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-
-
-def require_analyst(handler: Handler) -> Handler:
-    """Role check of every dashboard endpoint: the agent console's session with role analyst/admin
-    (401 when not signed in, 403 for other roles)."""
-    from bot.handoff.auth import require_role
-
-    return require_role(*ANALYST_ROLES)(handler)
+#: Every dashboard endpoint: the agent console's session with role analyst or admin (401 when not
+#: signed in, 403 for other roles).
+require_analyst = require_role(*ANALYST_ROLES)
 
 
 def _json(data: Any, status: int = 200) -> web.Response:
@@ -53,28 +49,10 @@ def _json(data: Any, status: int = 200) -> web.Response:
 # --------------------------------------------------------------------------- taxpayer
 
 
-def _owner(request: web.Request) -> str:
-    conversation_id = request.match_info["conversation_id"]
-    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
-    token = token.strip()
-    if scheme.lower() != "bearer" or not token:
-        raise ApiError(401, "unauthorized", "send 'Authorization: Bearer <session_id>'")
-    if not request.app[SIGNER].is_valid(token) or not hmac.compare_digest(token.encode(), conversation_id.encode()):
-        raise ApiError(403, "forbidden", "this session may not access that conversation")
-    return conversation_id
-
-
-async def _body(request: web.Request) -> Dict[str, Any]:
-    data = decode_json_body(await request.read())
-    if not isinstance(data, dict):
-        raise ApiError(400, "invalid_type", "the body must be a JSON object")
-    return data
-
-
 async def rate(request: web.Request) -> web.Response:
     """Rate the conversation 1..5 (a second rating replaces the first) or skip."""
-    conversation_id = _owner(request)
-    body = await _body(request)
+    conversation_id = conversation_owner(request)
+    body = await read_object(request)
     skip = body.get("skip") is True
     score = body.get("score")
     comment = body.get("comment")
@@ -85,8 +63,6 @@ async def rate(request: web.Request) -> web.Response:
     max_chars = request.app[SETTINGS].max_message_chars
     if comment is not None and len(comment) > max_chars:
         raise ApiError(400, "too_long", f"comment must be at most {max_chars} characters")
-    from bot.privacy import mask_pii
-
     comment = mask_pii(comment.strip())[:1000] if comment and comment.strip() else None
     reply = await request.app[SURVEY].rate(conversation_id, None if skip else score, comment, "api", skip=skip)
     if not reply["custom"].get("saved"):
@@ -96,8 +72,8 @@ async def rate(request: web.Request) -> web.Response:
 
 async def feedback(request: web.Request) -> web.Response:
     """Thumbs up/down on one answer (its ``custom.feedback_id``)."""
-    conversation_id = _owner(request)
-    body = await _body(request)
+    conversation_id = conversation_owner(request)
+    body = await read_object(request)
     feedback_id, helpful = body.get("feedback_id"), body.get("helpful")
     if not isinstance(feedback_id, str) or not 1 <= len(feedback_id) <= 64:
         raise ApiError(400, "invalid_feedback_id", "feedback_id must be the answer's custom.feedback_id")
@@ -106,7 +82,7 @@ async def feedback(request: web.Request) -> web.Response:
     article_id: Optional[str] = None
     found = False
     try:
-        for row in await request.app[SERVICE].transcripts.history(conversation_id, request.app[SETTINGS].history_limit):
+        for row in await request.app[SERVICE].history(conversation_id):
             custom = row.get("custom") or {}
             if custom.get("feedback_id") == feedback_id:
                 article_id, found = row.get("article_id"), True
@@ -136,8 +112,7 @@ def _date(raw: Optional[str], default: date) -> date:
 
 
 def filters(request: web.Request) -> Filters:
-    from datetime import datetime
-
+    """The period and filters of a dashboard request (the last 30 Beijing days by default)."""
     today = datetime.now(BEIJING).date()
     end = _date(request.query.get("to"), today)
     start = _date(request.query.get("from"), end - timedelta(days=29))
@@ -151,73 +126,79 @@ def filters(request: web.Request) -> Filters:
 
 
 async def page(request: web.Request) -> web.StreamResponse:
+    """The dashboard page (it shows a sign-in form when the console session is missing)."""
     return web.FileResponse(STATIC / "index.html", headers=NO_STORE)
 
 
 async def redirect(request: web.Request) -> web.StreamResponse:
+    """The dashboard lives under /agent, where the console cookie is sent."""
     raise web.HTTPFound("/agent/analytics/")
 
 
 @require_analyst
 async def dashboard(request: web.Request) -> web.Response:
+    """Every figure and list of the dashboard for the requested period."""
     return _json(await request.app[QUERIES].dashboard(filters(request)))
 
 
 @require_analyst
 async def conversation(request: web.Request) -> web.Response:
-    data = await request.app[QUERIES].conversation(request.match_info["conversation_id"], request.app[SETTINGS].history_limit)
+    """One conversation's masked transcript with its outcome, rating and answer votes."""
+    conversation_id = request.match_info["conversation_id"]
+    data = await request.app[QUERIES].conversation(conversation_id, request.app[SETTINGS].history_limit)
     if data is None:
         raise ApiError(404, "not_found", "no such conversation")
     return _json(data)
 
 
-def _cell(value: Any) -> Any:
+Record = Mapping[str, object]
+
+
+def _cell(value: object) -> object:
     """Spreadsheet-safe cell: formulas are neutralised."""
     if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
         return "'" + value
     return "" if value is None else value
 
 
-def _rows(section: str, data: Any) -> Iterable[List[Any]]:
+def _table(records: Sequence[Record]) -> List[List[object]]:
+    """A header of the records' keys, then one line per record."""
+    if not records:
+        return [["(no rows)"]]
+    columns = list(records[0].keys())
+    return [list(columns), *([r.get(c) for c in columns] for r in records)]
+
+
+async def _section(q: AnalyticsQueries, section: str, f: Filters) -> List[List[object]]:
     if section == "summary":
-        yield ["metric", "value"]
-        for k, v in data.items():
-            yield [k, v]
-        return
-    rows: List[Dict[str, Any]] = data
-    if not rows:
-        yield ["(no rows)"]
-        return
-    columns = list(rows[0].keys())
-    yield columns
-    for r in rows:
-        yield [r.get(c) for c in columns]
+        summary = {**f.as_dict(), **await q.summary(f), **await q.feedback_totals(f)}
+        return [["metric", "value"], *([k, v] for k, v in summary.items())]
+    records: Sequence[Record]
+    if section == "trend":
+        records = await q.trend(f)
+    elif section == "distribution":
+        records = await q.distribution(f)
+    elif section == "topics":
+        records = await q.topics(f, limit=500)
+    elif section == "unanswered":
+        records = (await q.unanswered(f, limit=5000))["top"]
+    elif section == "low_rated":
+        records = await q.low_rated(f, limit=10_000)
+    else:
+        records = await q.rated(f, limit=100_000)
+    return _table(records)
 
 
 @require_analyst
 async def export_csv(request: web.Request) -> web.StreamResponse:
+    """One section of the dashboard as a CSV file (UTF-8 with a BOM, for Excel)."""
     section = request.query.get("section", "summary")
     if section not in SECTIONS:
         raise ApiError(400, "invalid_section", f"section must be one of {list(SECTIONS)}")
     f = filters(request)
-    q: AnalyticsQueries = request.app[QUERIES]
-    if section == "summary":
-        data: Any = {**f.as_dict(), **await q.summary(f), **await q.feedback_totals(f)}
-    elif section == "trend":
-        data = await q.trend(f)
-    elif section == "distribution":
-        data = await q.distribution(f)
-    elif section == "topics":
-        data = await q.topics(f, limit=500)
-    elif section == "unanswered":
-        data = (await q.unanswered(f, limit=5000))["top"]
-    elif section == "low_rated":
-        data = await q.low_rated(f, limit=10_000)
-    else:
-        data = await q.rated(f, limit=100_000)
     buf = io.StringIO()
     writer = csv.writer(buf)
-    for row in _rows(section, data):
+    for row in await _section(request.app[QUERIES], section, f):
         writer.writerow([_cell(v) for v in row])
     name = f"taxguide-{section}-{f.start.isoformat()}-{f.end.isoformat()}.csv"
     return web.Response(
@@ -228,6 +209,7 @@ async def export_csv(request: web.Request) -> web.StreamResponse:
 
 
 def setup_analytics_routes(app: web.Application) -> None:
+    """Add the taxpayer's rating and feedback endpoints and the dashboard's page, API and static files."""
     r = app.router
     r.add_post("/conversations/{conversation_id}/rating", rate)
     r.add_post("/conversations/{conversation_id}/feedback", feedback)

@@ -1,11 +1,11 @@
-"""The WeChat server API: the access token (one per Official Account, shared by every gateway
-instance) and the customer-service message API.
+"""The WeChat server API: the access token and the customer-service message API.
 
-The token is cached in this process and, with Redis, under ``<prefix>token`` for every instance; a
-Redis lock (``SET NX PX``) lets only one instance ask WeChat for a new one while the others wait for
-it. A token is renewed ahead of its expiry (five minutes before, or halfway for short-lived ones) and
-at once when WeChat answers 40001 / 42001 / 40014 (the call is then retried once). Neither the
-secret, the token nor an OpenID is ever logged.
+There is one access token per Official Account, shared by every gateway instance. The token is
+cached in this process and, with Redis, under ``<prefix>token`` for every instance; a Redis lock
+(``SET NX PX``) lets only one instance ask WeChat for a new one while the others wait for it. A
+token is renewed ahead of its expiry (five minutes before, or halfway for short-lived ones) and at
+once when WeChat answers 40001 / 42001 / 40014 (the call is then retried once). Neither the secret,
+the token nor an OpenID is ever logged.
 """
 from __future__ import annotations
 
@@ -17,6 +17,8 @@ import uuid
 from typing import Any, Callable, Dict, Optional, Tuple
 
 import aiohttp
+
+from bot.wechat.state import RedisCommands
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +32,8 @@ _DROP_TOKEN = (
 
 
 class WeChatApiError(Exception):
+    """A WeChat API call failed; ``errcode`` is WeChat's error code when it answered one."""
+
     def __init__(self, errcode: Optional[int], what: str) -> None:
         super().__init__(f"{what}: errcode {errcode}")
         self.errcode = errcode
@@ -46,10 +50,12 @@ def _decode(body: str) -> Dict[str, Any]:
 
 
 class AccessTokens:
+    """The Official Account's access token: cached here and in Redis, fetched by one instance at a time."""
+
     def __init__(
         self, http: Callable[[], aiohttp.ClientSession], api_base: str, app_id: str, secret: Optional[str],
-        redis: Any = None, prefix: str = "taxguide:wechat:", lock_ttl: float = 10.0, lock_wait: float = 8.0,
-        on_error: Callable[[str], None] = lambda kind: None,
+        redis: Optional[RedisCommands] = None, prefix: str = "taxguide:wechat:", lock_ttl: float = 10.0,
+        lock_wait: float = 8.0, on_error: Callable[[str], None] = lambda kind: None,
     ) -> None:
         self._http = http
         self.api_base = api_base.rstrip("/")
@@ -94,8 +100,8 @@ class AccessTokens:
                 log.warning("wechat token: could not drop the shared token (%s)", type(exc).__name__)
                 self.on_error("redis")
 
-    async def _read_shared(self) -> Optional[Tuple[str, float]]:
-        raw = await self.redis.get(self.key)
+    async def _read_shared(self, redis: RedisCommands) -> Optional[Tuple[str, float]]:
+        raw = await redis.get(self.key)
         if not raw:
             return None
         data = json.loads(raw)
@@ -104,32 +110,33 @@ class AccessTokens:
         return str(data["token"]), float(data["renew_at"])
 
     async def _shared_or_fetch(self) -> Tuple[str, float]:
-        if self.redis is None:
+        redis = self.redis
+        if redis is None:
             return await self._fetch()
         try:
-            shared = await self._read_shared()
+            shared = await self._read_shared(redis)
             if shared:
                 return shared
             owner = uuid.uuid4().hex
             deadline = time.monotonic() + self.lock_wait
             while time.monotonic() < deadline:
-                if await self.redis.set(self.lock_key, owner, nx=True, px=int(self.lock_ttl * 1000)):
+                if await redis.set(self.lock_key, owner, nx=True, px=int(self.lock_ttl * 1000)):
                     try:
-                        shared = await self._read_shared()  # refreshed while we waited for the lock
+                        shared = await self._read_shared(redis)  # refreshed while we waited for the lock
                         if shared:
                             return shared
                         token, renew_at, expires_at = await self._fetch_full()
                         ttl = max(1, int(renew_at - time.time()))
-                        await self.redis.set(self.key, json.dumps({"token": token, "renew_at": renew_at,
-                                                                   "expires_at": expires_at}), ex=ttl)
+                        await redis.set(self.key, json.dumps({"token": token, "renew_at": renew_at,
+                                                              "expires_at": expires_at}), ex=ttl)
                         return token, renew_at
                     finally:
                         try:
-                            await self.redis.eval(_RELEASE, 1, self.lock_key, owner)
+                            await redis.eval(_RELEASE, 1, self.lock_key, owner)
                         except Exception:
                             pass  # it expires by itself
                 await asyncio.sleep(0.05)  # another instance is fetching: wait for its token
-                shared = await self._read_shared()
+                shared = await self._read_shared(redis)
                 if shared:
                     return shared
             log.warning("wechat token: no token from the instance holding the lock; fetching one here")

@@ -29,12 +29,15 @@ import logging
 import time
 import unicodedata
 from dataclasses import dataclass
-from typing import Any, AsyncIterator, Awaitable, Callable, Dict, List, Optional, Set, Tuple
+from typing import Any, AsyncIterator, Callable, Coroutine, Dict, List, Mapping, Optional, Protocol, Set, Tuple
 
+from bot.hooks import BotMessage
+from bot.ratelimit import Throttle
+from bot.service import ConversationService
 from bot.wechat.api import WeChatApi
 from bot.wechat.crypto import MessageCrypto
 from bot.wechat.protocol import Inbound
-from bot.wechat.render import Rendered, first_language, render, split_text
+from bot.wechat.render import Rendered, custom_of, first_language, render, split_text
 from bot.wechat.settings import WeChatSettings
 from bot.wechat.state import ChannelState
 from knowledge import catalogue
@@ -71,9 +74,19 @@ def _has_binary(text: str) -> bool:
 
 @dataclass
 class Contact:
+    """How to reach a WeChat user: the OpenID, when they last wrote (epoch seconds), their language."""
+
     openid: str
     last_seen: float
     language: Optional[str] = None
+
+
+class OfflineTickets(Protocol):
+    """Offline messages left for an officer (``bot.handoff``'s manager)."""
+
+    async def create_ticket(self, conv_id: str, message: str, method: str, contact: Optional[str]) -> Mapping[str, Any]:
+        """Store the message; the reply to show the taxpayer is under ``"text"``."""
+        ...
 
 
 class WeChatChannel:
@@ -82,13 +95,13 @@ class WeChatChannel:
     def __init__(
         self,
         conf: WeChatSettings,
-        service: Any,  # bot.service.ConversationService
+        service: ConversationService,
         state: ChannelState,
         api: Optional[WeChatApi],
         id_secret: str,
         crypto: Optional[MessageCrypto] = None,
-        throttle: Any = None,  # bot.ratelimit.Throttle
-        handoff: Any = None,  # bot.handoff.manager.HandoffManager
+        throttle: Optional[Throttle] = None,
+        handoff: Optional[OfflineTickets] = None,
         max_chars: int = 2000,
         on_error: Callable[[str], None] = lambda kind: None,
     ) -> None:
@@ -112,28 +125,31 @@ class WeChatChannel:
 
     # ------------------------------------------------------------------ lifecycle
     async def start(self) -> None:
+        """Start sending queued customer-service messages."""
         self._sender = asyncio.create_task(self._send_loop())
 
     async def stop(self, drain_seconds: float = 2.0) -> None:
         """Let queued messages go out briefly, then stop every background task."""
-        deadline = asyncio.get_running_loop().time() + drain_seconds
-        while (self._tasks or self._sending or not self._outbox.empty()) and asyncio.get_running_loop().time() < deadline:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + drain_seconds
+        while (self._tasks or self._sending or not self._outbox.empty()) and loop.time() < deadline:
             await asyncio.sleep(0.05)
-        tasks = list(self._tasks) + list(self._running.values()) + ([self._sender] if self._sender else [])
+        tasks: List["asyncio.Future[Any]"] = [*self._tasks, *self._running.values()]
+        if self._sender is not None:
+            tasks.append(self._sender)
         for task in tasks:
             task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        await asyncio.gather(*tasks, return_exceptions=True)  # cancelled (or already failed): nothing to report
         if not self._outbox.empty():
             log.warning("wechat: %d customer-service message(s) not sent at shutdown", self._outbox.qsize())
 
-    def _spawn(self, coro: Awaitable[Any]) -> None:
-        task = asyncio.ensure_future(coro)
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
     def conversation_id(self, openid: str) -> str:
+        """The pseudonymous conversation id of a user of this Official Account."""
         return conversation_id(self._secret, openid)
 
     # ------------------------------------------------------------------ one callback
@@ -268,7 +284,7 @@ class WeChatChannel:
         rendered = render(replies, first_language(replies) or language)
         await self._remember(conv, rendered, in_turn=True)
         for item in replies:
-            custom = item.get("custom") if isinstance(item.get("custom"), dict) else {}
+            custom = custom_of(item)
             if custom.get("kind") == "handoff_queued" and isinstance(custom.get("position"), int):
                 await self.state.set(f"position:{conv}", str(custom["position"]), WINDOW_SECONDS)
         return rendered.parts
@@ -345,13 +361,12 @@ class WeChatChannel:
                 self._outbox.task_done()
 
     # ------------------------------------------------------------------ handoff subscriber
-    async def taxpayer_message(self, conversation_id: str, message: Dict[str, Any], event_id: Optional[str]) -> None:
+    async def taxpayer_message(self, conversation_id: str, message: BotMessage, event_id: Optional[str]) -> None:
         """An agent message, a handoff notice or the survey for a WeChat user (one instance sends it)."""
         if not conversation_id.startswith(PREFIX):
             return
-        ident = event_id or hashlib.sha256(
-            (conversation_id + "\n" + json.dumps(message, sort_keys=True, ensure_ascii=False, default=str)).encode("utf-8")
-        ).hexdigest()
+        body = json.dumps(message, sort_keys=True, ensure_ascii=False, default=str)
+        ident = event_id or hashlib.sha256((conversation_id + "\n" + body).encode("utf-8")).hexdigest()
         if not await self.state.add(f"out:{ident}", "1", OUT_TTL):
             return
         contact = await self._contact(conversation_id)

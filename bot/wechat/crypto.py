@@ -40,11 +40,13 @@ def signature_ok(expected: Optional[str], parts: Iterable[str]) -> bool:
 
 
 def pkcs7_pad(data: bytes, block: int = BLOCK) -> bytes:
+    """``data`` padded PKCS#7-style to a multiple of ``block`` bytes (always 1 to ``block`` bytes added)."""
     n = block - len(data) % block
     return data + bytes([n]) * n
 
 
 def pkcs7_unpad(data: bytes, block: int = BLOCK) -> bytes:
+    """``data`` without its padding; CryptoError when the padding is not well-formed."""
     if not data or len(data) % 16:
         raise CryptoError("ciphertext length is not a multiple of the AES block")
     n = data[-1]
@@ -98,4 +100,5 @@ class MessageCrypto:
         return xml, app_id
 
     def msg_signature(self, timestamp: str, nonce: str, encrypted: str) -> str:
+        """The safe-mode ``msg_signature`` of a ciphertext."""
         return sign(self.token, timestamp, nonce, encrypted)

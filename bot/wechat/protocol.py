@@ -58,6 +58,7 @@ class Inbound:
 
 
 def check_timestamp(timestamp: Optional[str], window: float, now: Optional[float] = None) -> None:
+    """Refuse a missing timestamp (400) or one more than ``window`` seconds from now (403, a replay?)."""
     if not timestamp or not timestamp.isdigit() or len(timestamp) > 12:
         raise Rejected(400, "invalid_timestamp", "timestamp is missing or not a number")
     now = time.time() if now is None else now
@@ -151,6 +152,7 @@ def parse_message(query: Mapping[str, str], raw: bytes, conf: WeChatSettings, cr
 
 
 def cdata(value: str) -> str:
+    """``value`` as a CDATA section (a ``]]>`` inside is split over two sections)."""
     return "<![CDATA[" + value.replace("]]>", "]]]]><![CDATA[>") + "]]>"
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional
 
+from bot.hooks import BotMessage
 from knowledge import catalogue
 from knowledge.text import LANGUAGES
 
@@ -42,24 +43,30 @@ class Rendered:
 
     @property
     def parts(self) -> List[str]:
+        """The text in pieces WeChat accepts (at most 2048 bytes each)."""
         return split_text(self.text)
 
 
-def _language(item: Dict[str, Any], default: str) -> str:
-    custom = item.get("custom") if isinstance(item.get("custom"), dict) else {}
-    language = custom.get("language")
-    return language if language in LANGUAGES else default
+def custom_of(item: BotMessage) -> Dict[str, Any]:
+    """The message's custom payload (empty when it has none or it is not an object)."""
+    custom = item.get("custom")
+    return custom if isinstance(custom, dict) else {}
 
 
-def render(items: List[Dict[str, Any]], language: str = "zh") -> Rendered:
+def named_language(item: BotMessage) -> Optional[str]:
+    """The language a bot message names in ``custom.language``, when it is one the bot speaks."""
+    language = custom_of(item).get("language")
+    return language if isinstance(language, str) and language in LANGUAGES else None
+
+
+def render(items: List[BotMessage], language: str = "zh") -> Rendered:
     """One WeChat text for a batch of bot messages (``language`` when a message names none)."""
     out = Rendered()
-    out.survey = any(isinstance(i.get("custom"), dict) and i["custom"].get("kind") == SURVEY_KIND for i in items)
+    out.survey = any(custom_of(i).get("kind") == SURVEY_KIND for i in items)
     blocks: List[str] = []
     for item in items:
-        custom = item.get("custom") if isinstance(item.get("custom"), dict) else {}
-        kind = custom.get("kind")
-        lang = _language(item, language)
+        kind = custom_of(item).get("kind")
+        lang = named_language(item) or language
         lines: List[str] = []
         text = item.get("text")
         if isinstance(text, str) and text.strip():
@@ -106,8 +113,10 @@ def _hard_split(line: str, limit: int) -> List[str]:
 
 
 def split_text(text: str, limit: int = MAX_BYTES) -> List[str]:
-    """Pieces of at most ``limit`` UTF-8 bytes, cut between lines (inside a line only when it alone
-    is too long); blank lines at a cut are dropped."""
+    """Pieces of at most ``limit`` UTF-8 bytes, cut between lines.
+
+    A line is cut only when it alone is too long; blank lines at a cut are dropped.
+    """
     text = text.strip("\n")
     if not text.strip():
         return []
@@ -135,9 +144,6 @@ def split_text(text: str, limit: int = MAX_BYTES) -> List[str]:
     return [p.strip("\n") for p in pieces if p.strip()]
 
 
-def first_language(items: List[Dict[str, Any]]) -> Optional[str]:
-    for item in items:
-        custom = item.get("custom") if isinstance(item.get("custom"), dict) else {}
-        if custom.get("language") in LANGUAGES:
-            return custom["language"]
-    return None
+def first_language(items: List[BotMessage]) -> Optional[str]:
+    """The first language the messages name, if any."""
+    return next((lang for lang in map(named_language, items) if lang), None)

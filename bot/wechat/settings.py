@@ -1,15 +1,14 @@
-"""WeChat channel settings, read from the environment in one place (like ``bot/settings.py``)."""
+"""WeChat channel settings, read from the environment (the variables are in ``knowledge.env``)."""
 from __future__ import annotations
 
 import base64
 import binascii
-import os
 import re
 from dataclasses import dataclass, field
 from typing import Mapping, Optional
 from urllib.parse import urlparse
 
-from bot.settings import SettingsError, _get, _num
+from knowledge.env import Env, SettingsError
 
 DEFAULT_API_BASE = "https://api.weixin.qq.com"
 MAX_REPLY_BUDGET = 4.8  # WeChat gives up after 5 s
@@ -31,12 +30,15 @@ def aes_key_bytes(encoding_aes_key: str) -> bytes:
 
 @dataclass(frozen=True)
 class WeChatSettings:
-    """``WECHAT_TOKEN`` and ``WECHAT_APP_ID`` (both needed for the ``/wechat`` route),
+    """The Official Account and how the channel talks to WeChat.
+
+    ``WECHAT_TOKEN`` and ``WECHAT_APP_ID`` (both needed for the ``/wechat`` route),
     ``WECHAT_APP_SECRET`` (access token for the customer-service API), ``WECHAT_ENCODING_AES_KEY``
     (safe mode; plain mode when unset), ``WECHAT_API_BASE`` (https://api.weixin.qq.com),
     ``WECHAT_REPLY_BUDGET`` (4.5 s for a passive reply), ``WECHAT_TIMESTAMP_WINDOW`` (300 s against
     replays), ``WECHAT_ID_SECRET`` (pseudonymises OpenIDs; ``SESSION_SECRET`` when unset) and
-    ``WECHAT_REDIS_PREFIX`` (``taxguide:wechat:``)."""
+    ``WECHAT_REDIS_PREFIX`` (``taxguide:wechat:``).
+    """
 
     token: Optional[str] = field(default=None, repr=False)
     app_id: Optional[str] = None
@@ -57,35 +59,37 @@ class WeChatSettings:
 
     @property
     def safe_mode(self) -> bool:
+        """Messages are encrypted (an EncodingAESKey is set)."""
         return self.encoding_aes_key is not None
 
     @classmethod
-    def from_env(cls, env: Optional[Mapping[str, str]] = None) -> "WeChatSettings":
-        env = os.environ if env is None else env
-        token = _get(env, "WECHAT_TOKEN")
+    def from_env(cls, env: Optional[Mapping[str, str]] = None) -> WeChatSettings:
+        """Read the settings from ``env`` (``os.environ`` by default); SettingsError names a bad variable."""
+        read = Env(env)
+        token = read.text("WECHAT_TOKEN")
         if token is not None and (len(token) > 64 or any(c.isspace() for c in token)):
             raise SettingsError("WECHAT_TOKEN must be at most 64 characters without spaces")
-        aes = _get(env, "WECHAT_ENCODING_AES_KEY")
+        aes = read.text("WECHAT_ENCODING_AES_KEY")
         if aes is not None:
             aes_key_bytes(aes)
-        api_base = (_get(env, "WECHAT_API_BASE") or DEFAULT_API_BASE).rstrip("/")
+        api_base = (read.text("WECHAT_API_BASE") or DEFAULT_API_BASE).rstrip("/")
         parsed = urlparse(api_base)
         if parsed.scheme not in ("http", "https") or not parsed.netloc:
             raise SettingsError(f"WECHAT_API_BASE must be an http(s) URL, got {api_base!r}")
-        budget = _num(env, "WECHAT_REPLY_BUDGET", 4.5)
+        budget = read.number("WECHAT_REPLY_BUDGET", 4.5)
         if not 0 < budget <= MAX_REPLY_BUDGET:
             raise SettingsError(f"WECHAT_REPLY_BUDGET must be in (0, {MAX_REPLY_BUDGET}] seconds")
-        window = _num(env, "WECHAT_TIMESTAMP_WINDOW", 300.0)
+        window = read.number("WECHAT_TIMESTAMP_WINDOW", 300.0)
         if window <= 0:
             raise SettingsError("WECHAT_TIMESTAMP_WINDOW must be positive")
         return cls(
             token=token,
-            app_id=_get(env, "WECHAT_APP_ID"),
-            app_secret=_get(env, "WECHAT_APP_SECRET"),
+            app_id=read.text("WECHAT_APP_ID"),
+            app_secret=read.text("WECHAT_APP_SECRET"),
             encoding_aes_key=aes,
             api_base=api_base,
             reply_budget=budget,
             timestamp_window=window,
-            id_secret=_get(env, "WECHAT_ID_SECRET"),
-            redis_prefix=_get(env, "WECHAT_REDIS_PREFIX") or "taxguide:wechat:",
+            id_secret=read.text("WECHAT_ID_SECRET"),
+            redis_prefix=read.text("WECHAT_REDIS_PREFIX") or "taxguide:wechat:",
         )

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import logging
 import re
-from typing import Any, AsyncIterator, Optional
+from typing import AsyncIterator, Optional
 
 import aiohttp
 from aiohttp import web
@@ -25,6 +25,7 @@ class OpenIdFilter(logging.Filter):
     """Removes the ``openid`` query parameter WeChat adds to callback URLs from access-log records."""
 
     def filter(self, record: logging.LogRecord) -> bool:
+        """Redact the record in place; it is always logged."""
         if isinstance(record.msg, str) and "openid=" in record.msg.lower():
             record.msg = _OPENID.sub(r"\1<redacted>", record.msg)
         if isinstance(record.args, tuple) and record.args:
@@ -58,6 +59,7 @@ def setup_wechat(app: web.Application, settings: Settings, wechat: Optional[WeCh
 
 
 async def wechat_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Open the channel (state, access tokens, API client) and join it to the handoff's deliveries."""
     conf = app[WECHAT_SETTINGS]
     settings = app[SETTINGS]
     metrics = app[METRICS]
@@ -65,22 +67,20 @@ async def wechat_ctx(app: web.Application) -> AsyncIterator[None]:
     http = aiohttp.ClientSession(
         timeout=aiohttp.ClientTimeout(total=conf.api_timeout, connect=max(1.0, settings.connect_timeout)),
     )
-    redis: Any = app[REDIS]
-    state: ChannelState
+    redis = app[REDIS]
     prefix = f"{conf.redis_prefix}{conf.app_id}:"
-    state = RedisState(redis, prefix, metrics.error) if redis is not None else MemoryState()
+    state: ChannelState = RedisState(redis, prefix, metrics.error) if redis is not None else MemoryState()
     tokens = AccessTokens(lambda: http, conf.api_base, conf.app_id, conf.app_secret, redis, conf.redis_prefix,
                           on_error=metrics.error)
     api = WeChatApi(lambda: http, conf.api_base, tokens, metrics.error) if conf.app_secret else None
     crypto = MessageCrypto(conf.token, conf.encoding_aes_key, conf.app_id) if conf.encoding_aes_key else None
-    handoff = app.get(HANDOFF)
+    handoff = app[HANDOFF]  # opened before this context (bot/app.py)
     channel = WeChatChannel(
         conf, app[SERVICE], state, api, conf.id_secret or settings.session_secret, crypto=crypto,
         throttle=app[THROTTLE], handoff=handoff, max_chars=settings.max_message_chars, on_error=metrics.error,
     )
     app[WECHAT] = channel
-    if handoff is not None:
-        handoff.add_subscriber(channel)  # agent messages, queue updates, the survey
+    handoff.add_subscriber(channel)  # agent messages, queue updates, the survey
     await channel.start()
     log.info("wechat: channel ready (%s mode)", "safe" if crypto else "plain")
     try:

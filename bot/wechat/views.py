@@ -3,20 +3,26 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from typing import NoReturn
 
 from aiohttp import web
 
 from bot.errors import ApiError
 from bot.keys import WECHAT, WECHAT_SETTINGS
 from bot.wechat.protocol import (
-    Rejected, check_signature, check_timestamp, encrypted_envelope, parse_message, text_reply_xml,
+    Rejected,
+    check_signature,
+    check_timestamp,
+    encrypted_envelope,
+    parse_message,
+    text_reply_xml,
 )
 
 log = logging.getLogger(__name__)
 SUCCESS = "success"  # WeChat's "received, no passive reply"
 
 
-def _refuse(exc: Rejected) -> None:
+def _refuse(exc: Rejected) -> NoReturn:
     # logged with its reason only: never the query (it carries the user's OpenID) or the body
     log.warning("wechat: request refused with %d (%s)", exc.status, exc.code)
     raise ApiError(exc.status, exc.code, exc.message) from None
@@ -73,5 +79,6 @@ async def receive(request: web.Request) -> web.Response:
 
 
 def setup_wechat_routes(app: web.Application) -> None:
+    """Add ``GET /wechat`` (URL verification) and ``POST /wechat`` (messages)."""
     app.router.add_get("/wechat", verify)
     app.router.add_post("/wechat", receive)

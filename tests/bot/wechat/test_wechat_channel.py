@@ -21,7 +21,8 @@ REDIS_URL = "redis://127.0.0.1:6379/0"
 
 
 def _answer(sender: str, article: str, title: str) -> dict:
-    return {"recipient_id": sender, "text": f"{title}：请在个税App办理。\n来源：国家税务总局，公告2023年第3号（2024-01-01起施行）。",
+    return {"recipient_id": sender,
+            "text": f"{title}：请在个税App办理。\n来源：国家税务总局，公告2023年第3号（2024-01-01起施行）。",
             "custom": {"kind": "answer", "article_id": article, "confidence": 0.9, "language": "zh", "sources": []}}
 
 
@@ -32,7 +33,8 @@ def clarify_rasa(sender: str, message: str) -> list:
         article = message.split('"')[3]
         return [_answer(sender, article, titles[article])]
     return [{"recipient_id": sender, "text": "您想问的是下面哪一个？",
-             "buttons": [{"title": t, "payload": '/ask_tax_question{"article_id": "%s"}' % a} for a, t in titles.items()],
+             "buttons": [{"title": t, "payload": '/ask_tax_question{"article_id": "%s"}' % a}
+                         for a, t in titles.items()],
              "custom": {"kind": "clarify", "confidence": 0.3, "language": "zh", "options": []}}]
 
 
@@ -43,7 +45,8 @@ async def _post(client, sim, content: str, msg_id: str, openid: str = OPENID):
 # --------------------------------------------------------------------------- retries and the budget
 
 
-async def test_retries_of_one_msgid_get_one_answer(aiohttp_client, wechat_app, sim, fake_rasa, fake_wechat, wx_helpers) -> None:
+async def test_retries_of_one_msgid_get_one_answer(aiohttp_client, wechat_app, sim, fake_rasa, fake_wechat,
+                                                    wx_helpers) -> None:
     app = wechat_app()
     client = await aiohttp_client(app)
     fake_rasa.delay = 0.4
@@ -199,10 +202,12 @@ def test_long_texts_split_on_lines_at_2048_bytes() -> None:
     assert split_text("   ") == [] and split_text("短") == ["短"]
 
 
-async def test_a_long_answer_goes_out_in_pieces_in_order(aiohttp_client, wechat_app, sim, fake_rasa, fake_wechat) -> None:
+async def test_a_long_answer_goes_out_in_pieces_in_order(aiohttp_client, wechat_app, sim, fake_rasa,
+                                                          fake_wechat) -> None:
     client = await aiohttp_client(wechat_app())
     body = "\n".join(f"{n}. 个人所得税年度汇算的办理要点与注意事项说明。" for n in range(150))
-    fake_rasa.reply = lambda sender, message: [{"recipient_id": sender, "text": body + "\n来源：国家税务总局（2024-01-01起施行）。",
+    answer = body + "\n来源：国家税务总局（2024-01-01起施行）。"
+    fake_rasa.reply = lambda sender, message: [{"recipient_id": sender, "text": answer,
                                                  "custom": {"kind": "answer", "language": "zh"}}]
     resp = await _post(client, sim, "年度汇算要点", sim.next_msg_id())
     assert await resp.text() == "success"  # too long for one passive message
@@ -214,7 +219,8 @@ async def test_a_long_answer_goes_out_in_pieces_in_order(aiohttp_client, wechat_
 # --------------------------------------------------------------------------- privacy and the 48-hour window
 
 
-async def test_openid_is_never_stored_or_logged(aiohttp_client, wechat_app, sim, fake_rasa, fake_wechat, wx_helpers, caplog) -> None:
+async def test_openid_is_never_stored_or_logged(aiohttp_client, wechat_app, sim, fake_rasa, fake_wechat, wx_helpers,
+                                                 caplog) -> None:
     caplog.set_level(logging.DEBUG)
     app = wechat_app(env={"WECHAT_REPLY_BUDGET": "0.2"}, reply_timeout=3.0)
     client = await aiohttp_client(app)
@@ -235,7 +241,8 @@ async def test_openid_is_never_stored_or_logged(aiohttp_client, wechat_app, sim,
     assert access and all("openid=<redacted>" in m for m in access)
 
 
-async def test_messages_outside_48_hours_are_dropped(aiohttp_client, wechat_app, sim, fake_wechat, wx_helpers, caplog) -> None:
+async def test_messages_outside_48_hours_are_dropped(aiohttp_client, wechat_app, sim, fake_wechat, wx_helpers,
+                                                     caplog) -> None:
     app = wechat_app()
     client = await aiohttp_client(app)
     await _post(client, sim, "你好", sim.next_msg_id())
@@ -255,7 +262,7 @@ async def test_messages_outside_48_hours_are_dropped(aiohttp_client, wechat_app,
 
 async def test_analytics_channel_filter_lists_wechat(aiohttp_client, wechat_app, sim) -> None:
     from bot.analytics.models import conversation_outcomes
-    from bot.analytics.setup import QUERIES, WRITER
+    from bot.keys import QUERIES, WRITER
 
     app = wechat_app()
     client = await aiohttp_client(app)

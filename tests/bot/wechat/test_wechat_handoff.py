@@ -55,8 +55,8 @@ async def test_full_conversation_with_an_agent(
     assert "我的退税被退回了" in [m["text"] for m in detail["transcript"]]
 
     # agent -> taxpayer through the customer-service API
-    resp = await client.post(f"/agent/api/conversations/{conv}/messages", json={"text": "您好，我是王丽，请问是哪一年的退税？"},
-                             headers=csrf)
+    resp = await client.post(f"/agent/api/conversations/{conv}/messages",
+                             json={"text": "您好，我是王丽，请问是哪一年的退税？"}, headers=csrf)
     assert resp.status == 201
     texts = await fake_wechat.wait_for(2, USER)
     assert texts[-1] == "您好，我是王丽，请问是哪一年的退税？"
@@ -107,7 +107,8 @@ async def test_offline_message_by_text(aiohttp_client, wechat_app, sim, fake_wec
     reply = await _say(client, sim, "请帮我查退税进度，电话13812345678")
     assert reply.startswith("谢谢，您的留言已转交税务人员")
     (ticket,) = await app[HANDOFF_REPO].tickets()
-    assert ticket["conversation_id"] == conv and "138****5678" in ticket["message"] and ticket["contact_method"] == "chat"
+    assert ticket["conversation_id"] == conv and "138****5678" in ticket["message"]
+    assert ticket["contact_method"] == "chat"
     # the next message is a question again
     assert (await _say(client, sim, "年度汇算怎么办？")).startswith("关于“年度汇算怎么办？”")
     # replying 0 instead of a message leaves none

@@ -36,7 +36,8 @@ async def test_server_url_verification(aiohttp_client, wechat_app, sim) -> None:
 
 
 @pytest.mark.parametrize("safe", [False, True])
-async def test_a_text_message_is_answered_passively(aiohttp_client, wechat_app, sim, fake_rasa, wx_helpers, safe) -> None:
+async def test_a_text_message_is_answered_passively(aiohttp_client, wechat_app, sim, fake_rasa, wx_helpers,
+                                                     safe) -> None:
     app = wechat_app(safe=safe)
     client = await aiohttp_client(app)
     req = sim.request(sim.text_xml(OPENID, "年度汇算怎么办？", sim.next_msg_id()), OPENID, safe=safe)
@@ -50,7 +51,8 @@ async def test_a_text_message_is_answered_passively(aiohttp_client, wechat_app, 
     assert fake_rasa.received[-1] == {"sender": conv, "message": "年度汇算怎么办？", "metadata": {"language": "zh"},
                                       "input_channel": "wechat"}
     rows = await wx_helpers["transcript"](app)
-    assert [(r["conversation_id"], r["sender_type"], r["channel"]) for r in rows] == [(conv, "taxpayer", "wechat"), (conv, "bot", "wechat")]
+    assert [(r["conversation_id"], r["sender_type"], r["channel"]) for r in rows] == [
+        (conv, "taxpayer", "wechat"), (conv, "bot", "wechat")]
 
 
 async def test_events_and_media(aiohttp_client, wechat_app, sim, fake_rasa, wx_helpers) -> None:
@@ -88,7 +90,8 @@ async def test_refusals_store_nothing(aiohttp_client, wechat_app, sim, fake_rasa
         "future_timestamp": (sim.request(good, OPENID, timestamp=int(time.time()) + 400), 403),
         "doctype_outer": ({"params": sim.query(OPENID, encrypted="&xxe;"), "data": doctype.encode()}, 400),
         "doctype_inner": (entity_inner, 400),
-        "oversized": ({"params": sim.query(OPENID, encrypted="x"), "data": b"<xml>" + b"a" * (70 * 1024) + b"</xml>"}, 413),
+        "oversized": ({"params": sim.query(OPENID, encrypted="x"),
+                       "data": b"<xml>" + b"a" * (70 * 1024) + b"</xml>"}, 413),
         "malformed": ({"params": malformed["params"], "data": malformed["data"][:-7]}, 400),
         "malformed_inner": (malformed_inner, 400),
         "wrong_app_id": (other_app, 403),
@@ -116,7 +119,8 @@ async def test_plain_mode_refusals(aiohttp_client, wechat_app, sim, wx_helpers) 
     bomb = ('<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol2 "&lol;&lol;&lol;&lol;">]>'
             "<xml><Content>&lol2;</Content></xml>")
     assert (await client.post("/wechat", params=sim.query(OPENID), data=bomb.encode())).status == 400
-    assert (await client.post("/wechat", params=sim.query(OPENID), data=b"<xml><MsgType>text</MsgType></xml>")).status == 400
+    no_sender = b"<xml><MsgType>text</MsgType></xml>"
+    assert (await client.post("/wechat", params=sim.query(OPENID), data=no_sender)).status == 400
     assert await wx_helpers["transcript"](app) == []
     resp = await client.post("/wechat", **sim.request(good, OPENID, safe=False))
     assert resp.status == 200 and sim.reply(await resp.text(), safe=False)["Content"]

@@ -9,9 +9,9 @@ import socketio
 from sqlalchemy import select
 
 from bot.analytics.models import answer_feedback, conversation_outcomes, conversation_ratings, unanswered_questions
-from bot.analytics.setup import SURVEY, WRITER, sweep_idle
+from bot.analytics.setup import sweep_idle
 from bot.analytics.store import AnalyticsRepository
-from bot.keys import ENGINE
+from bot.keys import ENGINE, SERVICE, SURVEY, WRITER
 from tests.bot.conftest import rasa_reply
 
 pytestmark = pytest.mark.asyncio
@@ -24,7 +24,8 @@ def reply(sender: str, message: str):
     if lower == "thanks":
         return [{"recipient_id": sender, "text": THANKS}, {"recipient_id": sender, "custom": {"kind": "smalltalk"}}]
     if lower == "bye":  # domain.yml's flag on utter_goodbye
-        return [{"recipient_id": sender, "text": "Goodbye!", "custom": {"kind": "smalltalk", "ends_conversation": True}}]
+        return [{"recipient_id": sender, "text": "Goodbye!",
+                 "custom": {"kind": "smalltalk", "ends_conversation": True}}]
     if "weather" in lower:
         return [{"recipient_id": sender, "text": "That is outside what I can help with.",
                  "custom": {"kind": "out_of_scope", "confidence": 0.1}}]
@@ -95,7 +96,8 @@ async def test_goodbye_flag_skip_and_moving_on(client, rasa) -> None:
     assert skipped[0]["custom"]["skipped"] is True
     (row,) = await _rows(app, conversation_ratings, sid)
     assert row["skipped"] and row["score"] is None
-    assert [r["custom"]["kind"] for r in await _say(client, sid, "thanks") if r.get("custom")] == ["smalltalk"]  # not asked again
+    again = await _say(client, sid, "thanks")
+    assert [r["custom"]["kind"] for r in again if r.get("custom")] == ["smalltalk"]  # not asked again
 
     other = await _session(client)
     await _say(client, other, "bye")
@@ -141,6 +143,23 @@ async def test_feedback_and_rating_endpoints(client, rasa) -> None:
     assert resp.status == 201 and (await resp.json())["stored"] == "stored"
     (row,) = await _rows(app, conversation_ratings, sid)
     assert (row["score"], row["comment"], row["channel"]) == (5, "great", "api")
+
+
+async def test_feedback_is_kept_when_the_transcript_cannot_be_read(client, rasa, monkeypatch) -> None:
+    app = client.server.app
+    sid = await _session(client)
+    fid = (await _say(client, sid, "个税怎么算"))[0]["custom"]["feedback_id"]
+
+    async def unreadable(*args, **kwargs):
+        raise ConnectionRefusedError("database down")
+
+    monkeypatch.setattr(app[SERVICE].transcripts, "history", unreadable)
+    url, bearer = f"/conversations/{sid}/feedback", {"Authorization": f"Bearer {sid}"}
+    resp = await client.post(url, json={"feedback_id": fid, "helpful": False, "article_id": "art-from-client"},
+                             headers=bearer)
+    assert resp.status == 201 and (await resp.json())["saved"] is True
+    (row,) = await _rows(app, answer_feedback, sid)
+    assert (row["feedback_id"], row["helpful"], row["article_id"]) == (fid, False, "art-from-client")
 
 
 async def test_idle_conversation_is_asked(client, rasa) -> None:
@@ -190,12 +209,13 @@ async def test_agent_resolution_asks_for_rating(aiohttp_client, make_handoff_app
     client = await aiohttp_client(app)
     await handoff_helpers["add_account"](app, "wang", "agent")
     csrf = await handoff_helpers["login"](client, "wang")
-    assert (await client.post("/agent/api/presence", json={"status": "online"}, headers={"X-CSRF-Token": csrf})).status == 200
+    csrf_header = {"X-CSRF-Token": csrf}
+    assert (await client.post("/agent/api/presence", json={"status": "online"}, headers=csrf_header)).status == 200
     sid = await _session(client)
     await _say(client, sid, "agent please")
     assert (await client.post(f"/agent/api/conversations/{sid}/claim", headers={"X-CSRF-Token": csrf})).status == 200
     assert await _say(client, sid, "my refund?") == []
-    resp = await client.post(f"/agent/api/conversations/{sid}/close", json={"outcome": "resolved"}, headers={"X-CSRF-Token": csrf})
+    resp = await client.post(f"/agent/api/conversations/{sid}/close", json={"outcome": "resolved"}, headers=csrf_header)
     assert resp.status == 200
     bearer = {"Authorization": f"Bearer {sid}"}
     polled = await (await client.get(f"/conversations/{sid}/messages?after=0", headers=bearer)).json()

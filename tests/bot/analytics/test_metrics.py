@@ -3,6 +3,7 @@ in SQLite and in real PostgreSQL (fresh schema per test)."""
 from __future__ import annotations
 
 import os
+import random
 import uuid
 from datetime import date, datetime, timezone
 
@@ -13,8 +14,8 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from bot.analytics.queries import AnalyticsQueries, Filters, percentile
 from bot.analytics.store import AnalyticsRepository
-from bot.db.models import HandoffEvent
 from bot.db.migrate import upgrade_head
+from bot.db.models import HandoffEvent
 from bot.db.repository import TranscriptEntry, TranscriptRepository
 
 pytestmark = pytest.mark.asyncio
@@ -97,7 +98,8 @@ async def seed(engine) -> None:
         # g: 2026-03-01 23:59 Beijing: outside the period; e: 2026-03-05: outside
         turn("g", "2026-03-01T15:59:00", topic="art-x", answers=1), end("g", "2026-03-01T16:00:00"),
         rating("g", "2026-03-01T16:01:00", 1),
-        turn("e", "2026-03-05T02:00:00", rows=[{"kind": "fallback", "question": "asdf"}]), rating("e", "2026-03-05T02:01:00", 1),
+        turn("e", "2026-03-05T02:00:00", rows=[{"kind": "fallback", "question": "asdf"}]),
+        rating("e", "2026-03-05T02:01:00", 1),
         # thumbs: a's answer up; b's down then up; c's down; g's (outside) down
         fb("a", "f1", "art-x", True, "2026-03-01T16:31:00"),
         fb("b", "f2", "art-x", False, "2026-03-02T03:01:00"), fb("b", "f2", "art-x", True, "2026-03-02T03:02:00"),
@@ -111,8 +113,9 @@ async def seed(engine) -> None:
             ("a", "claimed", "2026-03-09T00:00:00", 500.0)]  # a week later: not a claim of that conversation's visit
     async with engine.begin() as conn:
         await conn.execute(HandoffEvent.__table__.insert(), [
-            {"conversation_id": c, "event_type": t, "created_at": datetime.fromisoformat(w).replace(tzinfo=timezone.utc),
-             "agent": "wang", "reason": "requested", "data": {"waited_seconds": x} if x is not None else None}
+            {"conversation_id": c, "event_type": t,
+             "created_at": datetime.fromisoformat(w).replace(tzinfo=timezone.utc), "agent": "wang",
+             "reason": "requested", "data": {"waited_seconds": x} if x is not None else None}
             for c, t, w, x in rows])
 
 
@@ -187,7 +190,8 @@ async def test_unanswered_low_rated_and_transcript(engine) -> None:
     assert [m["text"] for m in conv["messages"]] == ["我的电话 138****5678", "答复"]
     assert await q.conversation("nope") is None
     dash = await q.dashboard(PERIOD)
-    assert set(dash) >= {"summary", "trend", "distribution", "topics", "unanswered", "low_rated", "channels", "languages"}
+    assert set(dash) >= {"summary", "trend", "distribution", "topics", "unanswered", "low_rated", "channels",
+                         "languages"}
     assert dash["channels"] == ["rest", "socketio"]
 
 
@@ -195,3 +199,20 @@ async def test_percentile_matches_percentile_cont() -> None:
     assert percentile([], 0.5) is None
     assert percentile([10.0], 0.9) == 10.0
     assert percentile([1.0, 2.0, 3.0, 4.0], 0.5) == 2.5
+
+
+async def test_percentile_is_postgresql_percentile_cont_to_the_last_digit(require_service) -> None:
+    """SQLite's waits are computed in Python: the same figures as PostgreSQL's, rounding included."""
+    require_service("PostgreSQL", "127.0.0.1", 5432)
+    engine = create_async_engine(PG_URL, future=True)
+    rng = random.Random(7)
+    query = text("SELECT percentile_cont(:q) WITHIN GROUP (ORDER BY v) FROM unnest(CAST(:values AS float8[])) AS v")
+    try:
+        async with engine.connect() as conn:
+            for n in (1, 2, 3, 4, 7, 10, 11, 28, 50, 60):
+                values = sorted(round(rng.lognormvariate(4.6, 0.7), 1) for _ in range(n))  # waits, as stored
+                for q in (0.5, 0.9):
+                    expected = (await conn.execute(query, {"q": q, "values": values})).scalar()
+                    assert percentile(values, q) == expected, (values, q)
+    finally:
+        await engine.dispose()

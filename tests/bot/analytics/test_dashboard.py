@@ -35,7 +35,8 @@ async def _rated_conversation(client) -> str:
     return sid
 
 
-async def test_every_endpoint_refuses_anonymous_taxpayer_and_agent(aiohttp_client, make_handoff_app, handoff_helpers) -> None:
+async def test_every_endpoint_refuses_anonymous_taxpayer_and_agent(aiohttp_client, make_handoff_app,
+                                                                   handoff_helpers) -> None:
     app, client = await _app(aiohttp_client, make_handoff_app, handoff_helpers)
     sid = await _rated_conversation(client)
     for path in ENDPOINTS:
@@ -52,7 +53,8 @@ async def test_every_endpoint_refuses_anonymous_taxpayer_and_agent(aiohttp_clien
 
 
 @pytest.mark.parametrize("who", ["zhao", "root"])
-async def test_analyst_and_admin_see_dashboard_transcript_and_csv(aiohttp_client, make_handoff_app, handoff_helpers, who) -> None:
+async def test_analyst_and_admin_see_dashboard_transcript_and_csv(aiohttp_client, make_handoff_app, handoff_helpers,
+                                                                  who) -> None:
     app, client = await _app(aiohttp_client, make_handoff_app, handoff_helpers)
     sid = await _rated_conversation(client)
     await handoff_helpers["login"](client, who)

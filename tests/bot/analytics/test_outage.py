@@ -14,10 +14,9 @@ from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from bot.analytics.models import conversation_ratings
-from bot.analytics.setup import WRITER
 from bot.analytics.store import BufferFull, DurableWriter
 from bot.app import create_app
-from bot.keys import ENGINE
+from bot.keys import ENGINE, WRITER
 
 pytestmark = pytest.mark.asyncio
 URL = "/webhooks/rest/webhook"
@@ -96,7 +95,8 @@ async def test_background_retry_loop(tmp_path) -> None:
         task.cancel()
 
 
-async def test_gateway_thanks_only_after_keeping_the_rating(aiohttp_client, make_settings, tmp_path, monkeypatch) -> None:
+async def test_gateway_thanks_only_after_keeping_the_rating(aiohttp_client, make_settings, tmp_path,
+                                                            monkeypatch) -> None:
     monkeypatch.setenv("ANALYTICS_SPOOL_PATH", str(tmp_path / "spool.jsonl"))
     client = await aiohttp_client(create_app(make_settings()))
     app = client.server.app
@@ -108,7 +108,8 @@ async def test_gateway_thanks_only_after_keeping_the_rating(aiohttp_client, make
         raise OSError("database unreachable")
 
     monkeypatch.setattr(writer.repo, "apply", broken)
-    replies = await (await client.post(URL, json={"sender": sid, "message": '/rate{"score": 2, "comment": "slow"}'})).json()
+    rating = '/rate{"score": 2, "comment": "slow"}'
+    replies = await (await client.post(URL, json={"sender": sid, "message": rating})).json()
     assert replies[0]["custom"]["kind"] == "survey_thanks" and replies[0]["custom"]["stored"] == "buffered"
     lines = [json.loads(line) for line in writer.spool_path.read_text().splitlines()]
     assert any(item["op"]["op"] == "rating" and item["op"]["comment"] == "slow" for item in lines)
@@ -116,11 +117,13 @@ async def test_gateway_thanks_only_after_keeping_the_rating(aiohttp_client, make
     monkeypatch.setattr(writer.repo, "apply", real_apply)
     assert await writer.flush() is True
     async with app[ENGINE].connect() as conn:
-        row = (await conn.execute(select(conversation_ratings).where(conversation_ratings.c.conversation_id == sid))).mappings().one()
+        query = select(conversation_ratings).where(conversation_ratings.c.conversation_id == sid)
+        row = (await conn.execute(query)).mappings().one()
     assert (row["score"], row["comment"]) == (2, "slow")
 
 
-async def test_real_postgresql_taken_offline_mid_stream(aiohttp_client, make_settings, require_service, tmp_path, monkeypatch) -> None:
+async def test_real_postgresql_taken_offline_mid_stream(aiohttp_client, make_settings, require_service, tmp_path,
+                                                        monkeypatch) -> None:
     require_service("PostgreSQL", "127.0.0.1", 5432)
     name = f"tg_outage_{uuid.uuid4().hex[:10]}"
     admin = create_async_engine(PG_ADMIN_URL, future=True, isolation_level="AUTOCOMMIT")
@@ -155,7 +158,8 @@ async def test_real_postgresql_taken_offline_mid_stream(aiohttp_client, make_set
             await asyncio.sleep(0.1)
         assert app[WRITER].pending == 0
         async with app[ENGINE].connect() as conn:
-            rows = (await conn.execute(select(conversation_ratings.c.conversation_id, conversation_ratings.c.score))).all()
+            query = select(conversation_ratings.c.conversation_id, conversation_ratings.c.score)
+            rows = (await conn.execute(query)).all()
         assert {(c, s) for c, s in rows} == {(sids[0], 5), (sids[1], 1), (sids[2], 4)}
         await client.close()
     finally:
