@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping, Optional, Tuple
 
+from bot.analytics.settings import AnalyticsSettings
+from bot.wechat.settings import WeChatSettings
 from knowledge.env import Env, SettingsError
 
 __all__ = ["BOT_DIR", "PROJECT_ROOT", "Settings", "SettingsError"]
@@ -60,6 +62,14 @@ class Settings:
     cookie_secure: bool = False
     handoff_redis_prefix: str = "taxguide:handoff:"
     bcrypt_rounds: int = 12
+    # the subsystems' own sections; None: their defaults (no environment read)
+    analytics: Optional[AnalyticsSettings] = None
+    wechat: WeChatSettings = field(default_factory=WeChatSettings)
+
+    @property
+    def analytics_settings(self) -> AnalyticsSettings:
+        """The survey and analytics-writer settings (their defaults for this database when not given)."""
+        return self.analytics or AnalyticsSettings.from_env(self.database_url, {})
 
     @property
     def rasa_workers(self) -> Tuple[str, ...]:
@@ -71,6 +81,7 @@ class Settings:
         """Build settings from environment variables (``os.environ`` by default)."""
         read = Env(env)
         rasa_urls = tuple(u.rstrip("/") for u in read.items("RASA_URLS"))
+        database_url = _resolve_sqlite(read.text("DATABASE_URL") or DEFAULT_DATABASE_URL)
         if len(set(rasa_urls)) != len(rasa_urls):
             raise SettingsError("RASA_URLS must not list a Rasa server twice")
         return cls(
@@ -79,7 +90,7 @@ class Settings:
             rasa_url=rasa_urls[0] if rasa_urls else (read.text("RASA_URL") or cls.rasa_url).rstrip("/"),
             rasa_urls=rasa_urls,
             action_server_url=(read.text("ACTION_SERVER_URL") or cls.action_server_url).rstrip("/"),
-            database_url=_resolve_sqlite(read.text("DATABASE_URL") or DEFAULT_DATABASE_URL),
+            database_url=database_url,
             redis_url=read.text("REDIS_URL"),
             connect_timeout=read.number("UPSTREAM_CONNECT_TIMEOUT", cls.connect_timeout),
             reply_timeout=read.number("UPSTREAM_TIMEOUT", cls.reply_timeout, maximum=30, positive=True),
@@ -101,15 +112,7 @@ class Settings:
             cookie_secure=read.boolean("SESSION_COOKIE_SECURE", cls.cookie_secure),
             handoff_redis_prefix=read.text("HANDOFF_REDIS_PREFIX") or cls.handoff_redis_prefix,
             bcrypt_rounds=read.integer("BCRYPT_ROUNDS", cls.bcrypt_rounds),
+            analytics=AnalyticsSettings.from_env(database_url, env),
+            wechat=WeChatSettings.from_env(env),
         )
 
-
-def _get(env: Mapping[str, str], name: str) -> Optional[str]:
-    """Transitional: ``Env(env).text(name)`` (bot/wechat and bot/analytics settings move to Env next)."""
-    return Env(env).text(name)
-
-
-def _num(env: Mapping[str, str], name: str, default: float, kind: type = float) -> float:
-    """Transitional: ``Env(env).number(name, default)``."""
-    read = Env(env)
-    return read.integer(name, int(default)) if kind is int else read.number(name, default)

@@ -6,8 +6,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping, Optional
 
-from bot.settings import PROJECT_ROOT
 from knowledge.env import Env
+from knowledge.settings import PROJECT_ROOT
 
 
 @dataclass(frozen=True)

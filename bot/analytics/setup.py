@@ -5,7 +5,7 @@ import asyncio
 import contextlib
 import logging
 from datetime import timedelta
-from typing import AsyncIterator, Optional
+from typing import AsyncIterator
 
 from aiohttp import web
 
@@ -24,9 +24,9 @@ log = logging.getLogger(__name__)
 IDLE_LOOKBACK = timedelta(hours=6)
 
 
-def setup_analytics(app: web.Application, settings: Settings, analytics: Optional[AnalyticsSettings] = None) -> None:
+def setup_analytics(app: web.Application, settings: Settings) -> None:
     """Add the dashboard and feedback routes and the durable writer; the app factory builds the survey."""
-    app[ANALYTICS_SETTINGS] = analytics or AnalyticsSettings.from_env(settings.database_url)
+    app[ANALYTICS_SETTINGS] = settings.analytics_settings
     setup_analytics_routes(app)
     app.cleanup_ctx.append(analytics_ctx)
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import logging
 import re
-from typing import AsyncIterator, Optional
+from typing import AsyncIterator
 
 import aiohttp
 from aiohttp import web
@@ -13,7 +13,6 @@ from bot.settings import Settings
 from bot.wechat.api import AccessTokens, WeChatApi
 from bot.wechat.channel import WeChatChannel
 from bot.wechat.crypto import MessageCrypto
-from bot.wechat.settings import WeChatSettings
 from bot.wechat.state import ChannelState, MemoryState, RedisState
 from bot.wechat.views import setup_wechat_routes
 
@@ -42,9 +41,9 @@ def _install_log_filter() -> None:
         access.addFilter(OpenIdFilter())
 
 
-def setup_wechat(app: web.Application, settings: Settings, wechat: Optional[WeChatSettings] = None) -> None:
+def setup_wechat(app: web.Application, settings: Settings) -> None:
     """Add ``/wechat`` and the channel's resources when the Official Account is configured."""
-    conf = wechat or WeChatSettings.from_env()
+    conf = settings.wechat
     if not conf.enabled:
         if conf.token or conf.app_id:
             log.warning("wechat: set both WECHAT_TOKEN and WECHAT_APP_ID to enable the channel; it is off")

@@ -12,8 +12,10 @@ import pytest_asyncio
 from aiohttp import web
 from aiohttp.test_utils import unused_port
 
+from bot.analytics.settings import AnalyticsSettings
 from bot.app import create_app
 from bot.settings import Settings
+from bot.wechat.settings import WeChatSettings
 from tests.ci import in_ci
 
 SECRET = "test-secret-not-for-production"
@@ -42,9 +44,10 @@ def rasa_reply(sender: str, message: str) -> List[Dict[str, Any]]:
     lower = message.lower()
     if any(p in lower for p in HANDOFF_PHRASES):
         _failed_turns[sender] = 0
-        return [{"recipient_id": sender, "text": "I'll connect you with a tax officer. One moment while I check who is available.",
+        text = "I'll connect you with a tax officer. One moment while I check who is available."
+        return [{"recipient_id": sender, "text": text,
                  "custom": {"kind": "handoff", "reason": "requested", "topic": None,
-                            "language": "zh" if "人工" in message else "en", "in_service_hours": True}}]
+                            "language": "zh" if "人工" in message else "en"}}]
     if "blorp" in lower:
         _failed_turns[sender] = _failed_turns.get(sender, 0) + 1
         return [{"recipient_id": sender, "text": "Sorry, I didn't understand that.",
@@ -161,7 +164,13 @@ def make_settings(tmp_path: Path, fake_rasa: FakeRasa) -> Callable[..., Settings
             sender_burst=100,
             ip_burst=1000,
         )
-        return replace(base, **overrides)
+        settings = replace(base, **overrides)
+        # the subsystems' sections as a process would read them (tests set SURVEY_*, ANALYTICS_*, WECHAT_*)
+        if "analytics" not in overrides:
+            settings = replace(settings, analytics=AnalyticsSettings.from_env(settings.database_url))
+        if "wechat" not in overrides:
+            settings = replace(settings, wechat=WeChatSettings.from_env())
+        return settings
 
     return make
 
