@@ -17,6 +17,7 @@ from bot.analytics.survey import Deliver, SurveyService, SurveyState, ending_tex
 from bot.analytics.views import setup_analytics_routes
 from bot.keys import ANALYTICS_SETTINGS, ENGINE, METRICS, QUERIES, REDIS, SURVEY, WRITER
 from bot.settings import PROJECT_ROOT, Settings
+from bot.tasks import background
 
 log = logging.getLogger(__name__)
 
@@ -45,13 +46,9 @@ async def analytics_ctx(app: web.Application) -> AsyncIterator[None]:
     writer.load_spool()
     app[WRITER] = writer
     app[QUERIES] = AnalyticsQueries(app[ENGINE])
-    tasks = [asyncio.create_task(writer.run())]
-    if conf.idle_seconds > 0:
-        tasks.append(asyncio.create_task(_idle_loop(app, repo, conf)))
-    yield
-    for task in tasks:
-        task.cancel()
-    await asyncio.gather(*tasks, return_exceptions=True)  # cancelled (or already failed): nothing to report
+    loops = [writer.run()] + ([_idle_loop(app, repo, conf)] if conf.idle_seconds > 0 else [])
+    async with background(*loops):
+        yield
     with contextlib.suppress(Exception):
         await asyncio.wait_for(writer.flush(), 2.0)  # what stays buffered is in the spool file
     if writer.pending:

@@ -34,6 +34,7 @@ from typing import Any, AsyncIterator, Callable, Coroutine, Dict, List, Mapping,
 from bot.hooks import BotMessage
 from bot.ratelimit import Throttle
 from bot.service import ConversationService
+from bot.tasks import cancel_all
 from bot.wechat.api import WeChatApi
 from bot.wechat.crypto import MessageCrypto
 from bot.wechat.protocol import Inbound
@@ -137,9 +138,7 @@ class WeChatChannel:
         tasks: List["asyncio.Future[Any]"] = [*self._tasks, *self._running.values()]
         if self._sender is not None:
             tasks.append(self._sender)
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)  # cancelled (or already failed): nothing to report
+        await cancel_all(tasks)
         if not self._outbox.empty():
             log.warning("wechat: %d customer-service message(s) not sent at shutdown", self._outbox.qsize())
 
