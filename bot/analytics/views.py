@@ -111,11 +111,23 @@ def _date(raw: Optional[str], default: date) -> date:
         raise ApiError(400, "invalid_date", "dates must be YYYY-MM-DD") from None
 
 
+#: The days a dashboard period may cover (the service's data starts long after the first; the Beijing-to-UTC
+#: shift of a date at the calendar's edges would overflow).
+FIRST_DAY, LAST_DAY = date(2000, 1, 1), date(2099, 12, 31)
+
+
+def _check_in_range(day: date, name: str) -> None:
+    if not FIRST_DAY <= day <= LAST_DAY:
+        raise ApiError(400, "invalid_date", f"{name} must be between {FIRST_DAY} and {LAST_DAY}")
+
+
 def filters(request: web.Request) -> Filters:
     """The period and filters of a dashboard request (the last 30 Beijing days by default)."""
     today = datetime.now(BEIJING).date()
     end = _date(request.query.get("to"), today)
-    start = _date(request.query.get("from"), end - timedelta(days=29))
+    _check_in_range(end, "to")
+    start = _date(request.query.get("from"), max(FIRST_DAY, end - timedelta(days=29)))
+    _check_in_range(start, "from")
     if start > end:
         raise ApiError(400, "invalid_range", "from must not be after to")
     if (end - start).days >= MAX_DAYS:

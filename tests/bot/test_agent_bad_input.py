@@ -400,9 +400,6 @@ async def test_dashboard_period_of_366_days_is_accepted(aiohttp_client, make_han
     assert resp.status == 200
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason="bot/analytics/views.py filters() and Filters.since/"
-                   "until (bot/analytics/queries.py): the default start (to - 29 days), the end (to + 1 day) or the "
-                   "Beijing-to-UTC shift leave the calendar: OverflowError, 500 internal_error")
 @pytest.mark.parametrize("path", DASHBOARD, ids=["dashboard", "export"])
 @pytest.mark.parametrize("query", EDGE_OF_CALENDAR)
 async def test_dashboard_period_at_the_edge_of_the_calendar(aiohttp_client, make_handoff_app, handoff_helpers, path,
