@@ -8,13 +8,20 @@ import statistics
 import sys
 import time
 from pathlib import Path
+from typing import Callable
 
 from knowledge.schema import validate_directory
 from knowledge.settings import PROJECT_ROOT, KnowledgeSettings
 
+BENCH_QUERIES = (
+    "how much can I earn before income tax kicks in",
+    "vat rate for consulting services",
+    "I just moved to Beijing for my first job and rent a flat near the office, what can I deduct?",
+)
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run one command; the exit status is 0 when it succeeded."""
     parser = argparse.ArgumentParser(prog="python -m knowledge", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("validate", help="check every article against the schema")
@@ -36,9 +43,9 @@ def main(argv: list[str] | None = None) -> int:
         from knowledge.report import report_for
 
         today = dt.date.fromisoformat(args.today) if args.today else dt.date.today()
-        report = report_for(settings.articles_dir, today)
-        print(report.render())
-        return 1 if report.errors else 0
+        review = report_for(settings.articles_dir, today)
+        print(review.render())
+        return 1 if review.errors else 0
     if args.command == "validate":
         problems = list(validate_directory(settings.articles_dir))
         for problem in problems:
@@ -56,7 +63,10 @@ def main(argv: list[str] | None = None) -> int:
         result = retriever.search(args.text)
         print(f"decision={result.decision} confidence={result.confidence} in_domain={result.in_domain}")
         for candidate in result.candidates:
-            print(f"  {candidate.article.id:34s} fused={candidate.score:.3f} dense={candidate.dense:.3f} lexical={candidate.lexical:.3f}")
+            print(
+                f"  {candidate.article.id:34s} fused={candidate.score:.3f} dense={candidate.dense:.3f} "
+                f"lexical={candidate.lexical:.3f}"
+            )
     elif args.command == "evaluate":
         from knowledge.evaluation import EvalSet, evaluate, evaluate_all, report_dict, table, write_misses
 
@@ -70,19 +80,21 @@ def main(argv: list[str] | None = None) -> int:
             count = write_misses(reports, Path(args.misses))
             print(f"{count} misses and false answers written to {args.misses}")
     elif args.command == "bench":
-        queries = ["how much can I earn before income tax kicks in", "vat rate for consulting services",
-                   "I just moved to Beijing for my first job and rent a flat near the office, what can I deduct?"]
-        for label, fn in (("embed one query", lambda q: retriever.encoder.encode_queries([q])), ("whole search", retriever.search)):
-            for q in queries:
-                fn(q)  # warm up
+        steps: tuple[tuple[str, Callable[[str], object]], ...] = (
+            ("embed one query", lambda q: retriever.encoder.encode_queries([q])),
+            ("whole search", retriever.search),
+        )
+        for label, step in steps:
+            for q in BENCH_QUERIES:
+                step(q)  # warm up
             timings = []
             for _ in range(30):
-                for q in queries:
+                for q in BENCH_QUERIES:
                     t = time.perf_counter()
-                    fn(q)
+                    step(q)
                     timings.append((time.perf_counter() - t) * 1000)
-            timings.sort()
-            print(f"{label}: p50={statistics.median(timings):.1f} ms p95={timings[int(len(timings) * 0.95)]:.1f} ms n={len(timings)}")
+            p95 = statistics.quantiles(timings, n=20, method="inclusive")[18]
+            print(f"{label}: p50={statistics.median(timings):.1f} ms p95={p95:.1f} ms n={len(timings)}")
     return 0
 
 

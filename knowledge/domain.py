@@ -8,12 +8,14 @@ retriever's calibrated confidence; it never sees the dev sets.
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Any, Sequence, TypeAlias
 
 import numpy as np
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
+
+Probabilities: TypeAlias = "np.ndarray[Any, np.dtype[np.float64]]"  # one per text
 
 
 class DomainClassifier:
@@ -22,16 +24,15 @@ class DomainClassifier:
     def __init__(self, in_domain: Sequence[str], off_topic: Sequence[str]) -> None:
         texts = list(in_domain) + list(off_topic)
         labels = np.array([1] * len(in_domain) + [0] * len(off_topic))
-        self._model = Pipeline(
-            [
-                ("ngrams", TfidfVectorizer(analyzer="char_wb", ngram_range=(1, 3), lowercase=True, sublinear_tf=True, min_df=1)),
-                ("classifier", LogisticRegression(C=4.0, max_iter=2000, class_weight="balanced")),
-            ]
-        )
+        ngrams = TfidfVectorizer(analyzer="char_wb", ngram_range=(1, 3), lowercase=True, sublinear_tf=True, min_df=1)
+        classifier = LogisticRegression(C=4.0, max_iter=2000, class_weight="balanced")
+        self._model = Pipeline([("ngrams", ngrams), ("classifier", classifier)])
         self._model.fit(texts, labels)
 
-    def probability(self, texts: Sequence[str]) -> np.ndarray:
+    def probability(self, texts: Sequence[str]) -> Probabilities:
         """P(in domain) for each text."""
         if not texts:
-            return np.zeros(0)
-        return self._model.predict_proba(list(texts))[:, 1]
+            empty: Probabilities = np.zeros(0)
+            return empty
+        in_domain: Probabilities = self._model.predict_proba(list(texts))[:, 1]
+        return in_domain

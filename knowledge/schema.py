@@ -11,15 +11,14 @@ from typing import Any, Dict, Iterable, List, Mapping, Optional, Tuple
 import yaml
 
 from knowledge.facts import figures, mismatch
+from knowledge.text import CJK, LANGUAGES
 
 CATEGORIES: Tuple[str, ...] = ("iit", "vat", "cit", "other", "procedures", "social")
-LANGUAGES: Tuple[str, ...] = ("en", "zh")
 REQUIRED_LANGUAGE = "en"
 MIN_QUESTIONS: Dict[str, int] = {"en": 3, "zh": 6}
 MAX_ANSWER_CHARS_ZH = 350
 MAX_ANSWER_WORDS = 150  # the guideline is 120; the validator leaves a margin
 ID_PATTERN = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
-CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff]")
 URL_PATTERN = re.compile(r"https?://|www\.", re.IGNORECASE)
 REQUIRED_FIELDS: Tuple[str, ...] = (
     "id",
@@ -102,7 +101,9 @@ def _language_keyed(path: Path, name: str, value: Any) -> Dict[str, Any]:
         raise ArticleError(path, name, f"unknown language code(s) {unknown}; allowed {list(LANGUAGES)}")
     for language in LANGUAGES:
         if language not in value:
-            raise ArticleError(path, f"{name}.{language}", f"the '{language}' text is required (every article is bilingual)")
+            raise ArticleError(
+                path, f"{name}.{language}", f"the '{language}' text is required (every article is bilingual)"
+            )
     return value
 
 
@@ -157,13 +158,20 @@ def parse_article(path: Path, data: Any) -> Article:
     if path.parent.name != category:
         raise ArticleError(path, "category", f"must match the folder '{path.parent.name}'")
 
-    title = {lang: _text(path, f"title.{lang}", text) for lang, text in _language_keyed(path, "title", data["title"]).items()}
-    answer = {lang: _text(path, f"answer.{lang}", text) for lang, text in _language_keyed(path, "answer", data["answer"]).items()}
+    title = {
+        lang: _text(path, f"title.{lang}", text) for lang, text in _language_keyed(path, "title", data["title"]).items()
+    }
+    answer = {
+        lang: _text(path, f"answer.{lang}", text)
+        for lang, text in _language_keyed(path, "answer", data["answer"]).items()
+    }
     words = len(answer[REQUIRED_LANGUAGE].split())
     if words > MAX_ANSWER_WORDS:
         raise ArticleError(path, "answer.en", f"has {words} words; keep it under {MAX_ANSWER_WORDS}")
     if len(answer["zh"]) > MAX_ANSWER_CHARS_ZH:
-        raise ArticleError(path, "answer.zh", f"has {len(answer['zh'])} characters; keep it under {MAX_ANSWER_CHARS_ZH}")
+        raise ArticleError(
+            path, "answer.zh", f"has {len(answer['zh'])} characters; keep it under {MAX_ANSWER_CHARS_ZH}"
+        )
     if not CJK.search(answer["zh"]) or not CJK.search(title["zh"]):
         raise ArticleError(path, "answer.zh", "must be written in Chinese")
     differs = mismatch(answer["en"], answer["zh"])
@@ -184,7 +192,10 @@ def parse_article(path: Path, data: Any) -> Article:
     if unknown_parts:
         raise ArticleError(path, f"source.{unknown_parts[0]}", "is not a field of the source")
     cited = Source(
-        *(_text(path, f"source.{part}", source[part]) for part in ("authority", "document", "authority_zh", "document_zh"))
+        *(
+            _text(path, f"source.{part}", source[part])
+            for part in ("authority", "document", "authority_zh", "document_zh")
+        )
     )
 
     effective = _date(path, "effective_date", data["effective_date"])
@@ -198,7 +209,9 @@ def parse_article(path: Path, data: Any) -> Article:
         end = {str(expires.year), str(expires.month), str(expires.day)}
         for language in LANGUAGES:
             if not end <= figures(answer[language]):
-                raise ArticleError(path, f"answer.{language}", f"must say until when the policy applies ({expires.isoformat()})")
+                raise ArticleError(
+                    path, f"answer.{language}", f"must say until when the policy applies ({expires.isoformat()})"
+                )
 
     tags = _string_list(path, "tags", data["tags"], 1)
     if any(tag != tag.lower() for tag in tags):

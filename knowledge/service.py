@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 import time
-from collections import OrderedDict
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Callable, Hashable, Optional, Tuple
+from typing import Callable, Optional, Tuple
 
 from knowledge.encoder import Encoder, load_encoder
 from knowledge.retriever import Retrieval, Retriever, content_hash
@@ -32,48 +32,55 @@ def fingerprint(directory: Path) -> Fingerprint:
 def normalise_query(query: str) -> str:
     """The cache key form of a query: whitespace collapsed, lower-cased.
 
-    Both retrieval signals ignore case (the embedding model's tokenizer is uncased, BM25 tokens are
-    lower-cased) and the retriever collapses whitespace, so queries differing only in these get the same
-    result.
+    The retriever collapses whitespace and BM25 lower-cases its tokens, so neither changes the result.
+    Case does change e5 query vectors a little (MiniLM is uncased), so a cached result is the one of the
+    first spelling asked.
     """
     return " ".join(query.split()).lower()
 
 
-class RetrievalCache:
-    """A thread-safe LRU of retrieval results, so repeated popular questions skip the embedding.
+@dataclass(frozen=True)
+class CachedQuery:
+    """A query as the cache sees it: equal when the normalised text and the language asked for are."""
 
-    Keys include the index key (a hash of the articles and the model), so a rebuilt index never serves
-    results of the previous one.
+    normalised: str
+    language: str
+    text: str = field(compare=False)  # the words of the first caller, searched on a miss
+
+
+class RetrievalCache:
+    """The LRU of one index's retrieval results (`functools.lru_cache`), so repeated questions skip the embedding.
+
+    Each rebuilt index gets a new cache, so it never serves results of the previous one.
     """
 
-    def __init__(self, max_size: int) -> None:
+    def __init__(self, retriever: Retriever, max_size: int) -> None:
+        self.retriever = retriever
         self.max_size = max_size
-        self.hits = 0
-        self.misses = 0
-        self._items: "OrderedDict[Hashable, Retrieval]" = OrderedDict()
-        self._lock = threading.Lock()
+
+        def search(query: CachedQuery) -> Retrieval:
+            return retriever.search(query.text, language=query.language or None)
+
+        self._search = functools.lru_cache(maxsize=max_size)(search)
+
+    def search(self, query: str, language: Optional[str] = None) -> Retrieval:
+        """The retrieval for `query`, computed once per normalised text and language (thread-safe)."""
+        text = " ".join(query.split())
+        result = self._search(CachedQuery(normalise_query(query), language or "", text))
+        return result if result.query == text else replace(result, query=text)
 
     def __len__(self) -> int:
-        return len(self._items)
+        return self._search.cache_info().currsize
 
-    def get(self, key: Hashable) -> Optional[Retrieval]:
-        with self._lock:
-            value = self._items.get(key)
-            if value is None:
-                self.misses += 1
-                return None
-            self._items.move_to_end(key)
-            self.hits += 1
-            return value
+    @property
+    def hits(self) -> int:
+        """Searches answered from the cache."""
+        return self._search.cache_info().hits
 
-    def put(self, key: Hashable, value: Retrieval) -> None:
-        if self.max_size <= 0:
-            return
-        with self._lock:
-            self._items[key] = value
-            self._items.move_to_end(key)
-            while len(self._items) > self.max_size:
-                self._items.popitem(last=False)
+    @property
+    def misses(self) -> int:
+        """Searches that ran the retriever."""
+        return self._search.cache_info().misses
 
 
 class KnowledgeService:
@@ -83,22 +90,25 @@ class KnowledgeService:
         self.settings = settings
         self._encoder_factory = encoder_factory or (lambda: load_encoder(settings.encoder, settings.model_dir))
         self._encoder: Optional[Encoder] = None
-        self._retriever: Optional[Retriever] = None
+        self._current: Optional[RetrievalCache] = None  # the retriever and its results, swapped as one
         self._fingerprint: Fingerprint = ()
         self._checked_at = 0.0
         self._lock = threading.Lock()
         self._rebuilding = False
-        self.cache = RetrievalCache(settings.retrieval_cache_size)
 
     def start(self) -> Retriever:
         """Load the encoder and build (or load from cache) the index; call once at server start."""
+        return self._start().retriever
+
+    def _start(self) -> RetrievalCache:
         with self._lock:
-            if self._retriever is None:
+            if self._current is None:
                 self._encoder = self._encoder_factory()
-                self._retriever, self._fingerprint = self._build()
-                self._retriever.search("warm up the query embedding")  # first calls compile or page in
+                retriever, self._fingerprint = self._build()
+                retriever.search("warm up the query embedding")  # first calls compile or page in
+                self._current = RetrievalCache(retriever, self.settings.retrieval_cache_size)
                 self._checked_at = time.monotonic()
-            return self._retriever
+            return self._current
 
     def _build(self) -> Tuple[Retriever, Fingerprint]:
         assert self._encoder is not None
@@ -117,11 +127,16 @@ class KnowledgeService:
         return retriever, stamp
 
     @property
+    def cache(self) -> RetrievalCache:
+        """The current retriever with its result cache (starting the service on first use)."""
+        current = self._current or self._start()
+        self._maybe_refresh()
+        return current
+
+    @property
     def retriever(self) -> Retriever:
         """The current retriever (starting the service on first use)."""
-        retriever = self._retriever or self.start()
-        self._maybe_refresh()
-        return retriever
+        return self.cache.retriever
 
     def _maybe_refresh(self) -> None:
         now = time.monotonic()
@@ -137,7 +152,8 @@ class KnowledgeService:
         try:
             retriever, stamp = self._build()
             with self._lock:
-                self._retriever, self._fingerprint = retriever, stamp
+                self._current = RetrievalCache(retriever, self.settings.retrieval_cache_size)
+                self._fingerprint = stamp
         except Exception:  # a broken edit must not take the service down: keep serving the old index
             logger.exception("Rebuilding the knowledge index failed; still serving the previous one")
             self._fingerprint = fingerprint(self.settings.articles_dir)
@@ -151,18 +167,10 @@ class KnowledgeService:
 
     def search(self, query: str, language: Optional[str] = None) -> Retrieval:
         """The retrieval for `query`, from the LRU cache when the same question was asked before."""
-        retriever = self.retriever
-        if self.cache.max_size <= 0:
-            return retriever.search(query, language=language)
-        key = (retriever.key, normalise_query(query), language or "")
-        cached = self.cache.get(key)
-        if cached is not None:
-            return replace(cached, query=" ".join(query.split()))
-        result = retriever.search(query, language=language)
-        self.cache.put(key, result)
-        return result
+        return self.cache.search(query, language)
 
     def get(self, article_id: str) -> Optional[Article]:
+        """The article with this id in the current index, if any."""
         return self.retriever.get(article_id)
 
 

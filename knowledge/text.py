@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import re
 from functools import lru_cache
-from typing import List, Optional
+from typing import Callable, List, Optional, cast
 
-CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff]")
-CJK_RUN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff]+")
+CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff]")  # CJK unified ideographs and extension A: Chinese
+CJK_RUN = re.compile(CJK.pattern + "+")
 WORD = re.compile(r"[a-z0-9]+(?:[.,][0-9]+)*")
 ENGLISH_STOPWORDS = frozenset(
     """a an and are as at be been but by can could do does did for from had has have how i i'm if in
@@ -46,26 +46,35 @@ def language_of(text: str, default: str = "en") -> str:
     return detect_language(text) or default
 
 
+Words = Callable[[str], List[str]]
+
+
 @lru_cache(maxsize=1)
-def _stemmer():  # type: ignore[no-untyped-def]
+def _stem_words() -> Callable[[List[str]], List[str]]:
+    """PyStemmer's English `stemWords`, loaded on first use."""
     import Stemmer  # PyStemmer
 
-    return Stemmer.Stemmer("english")
+    return cast(Callable[[List[str]], List[str]], Stemmer.Stemmer("english").stemWords)
 
 
 @lru_cache(maxsize=1)
-def _jieba():  # type: ignore[no-untyped-def]
+def _segment() -> Words:
+    """Chinese words by jieba in search mode, loaded on first use."""
     import jieba
 
     jieba.setLogLevel(60)
-    return jieba
+    return cast(Words, jieba.lcut_for_search)
 
 
 @lru_cache(maxsize=1)
-def _pinyin():  # type: ignore[no-untyped-def]
+def _pinyin() -> Words:
+    """Toneless pinyin syllables of a text, loaded on first use."""
     from pypinyin import Style, lazy_pinyin
 
-    return lambda text: lazy_pinyin(text, style=Style.NORMAL, errors="ignore")
+    def syllables(text: str) -> List[str]:
+        return lazy_pinyin(text, style=Style.NORMAL, errors="ignore")
+
+    return syllables
 
 
 def pinyin_of(word: str) -> str:
@@ -74,12 +83,14 @@ def pinyin_of(word: str) -> str:
 
 
 def tokenize(text: str) -> List[str]:
-    """BM25 tokens: stemmed English words without stopwords; for Chinese, jieba words (search mode) and
-    the pinyin of each word of two or more characters, so homophone typos still match."""
+    """BM25 tokens: stemmed English words without stopwords, and for Chinese, jieba words (search mode).
+
+    Each Chinese word of two or more characters also gives its pinyin, so homophone typos still match.
+    """
     lowered = text.lower()
     tokens: List[str] = []
     if CJK.search(lowered):
-        for piece in _jieba().lcut_for_search(lowered):
+        for piece in _segment()(lowered):
             piece = piece.strip()
             if piece and CJK.search(piece):
                 tokens.append(piece)
@@ -87,5 +98,5 @@ def tokenize(text: str) -> List[str]:
                     tokens.append(pinyin_of(piece))
         lowered = CJK.sub(" ", lowered)
     words = [w for w in WORD.findall(lowered) if w not in ENGLISH_STOPWORDS]
-    tokens.extend(_stemmer().stemWords(words))
+    tokens.extend(_stem_words()(words))
     return tokens

@@ -1,4 +1,4 @@
-"""The knowledge-base review report (`python -m knowledge report`, `make kb-report`), on dates around a validity period."""
+"""The knowledge-base review report (`python -m knowledge report`, `make kb-report`) around a validity period."""
 
 from __future__ import annotations
 
@@ -9,13 +9,13 @@ from dataclasses import replace
 from pathlib import Path
 
 from knowledge.report import build_report, citation_keys, report_for
-from knowledge.schema import load_articles
+from knowledge.schema import Article, load_articles
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTICLES = ROOT / "knowledge" / "articles"
 
 
-def _bonus():  # type: ignore[no-untyped-def]
+def _bonus() -> Article:
     return next(a for a in load_articles(ARTICLES) if a.id == "iit-annual-bonus")
 
 
@@ -38,7 +38,8 @@ def test_a_policy_is_listed_before_it_ends_and_fails_the_report_after() -> None:
 
 def test_stale_reviews_and_open_doubts_are_listed() -> None:
     bonus = replace(_bonus(), last_reviewed=dt.date(2025, 6, 1))
-    report = build_report([bonus], {"iit-annual-bonus": "The 2027 extension is not confirmed yet."}, dt.date(2026, 12, 1))
+    notes = {"iit-annual-bonus": "The 2027 extension is not confirmed yet."}
+    report = build_report([bonus], notes, dt.date(2026, 12, 1))
     assert report.stale == [("iit-annual-bonus", dt.date(2025, 6, 1))]
     assert report.doubts and "not confirmed" in report.doubts[0][1]
     assert build_report([_bonus()], {"iit-annual-bonus": "Figures checked."}, dt.date(2026, 12, 1)).doubts == []
@@ -49,7 +50,9 @@ def test_one_document_cited_under_two_titles_is_reported() -> None:
     other = replace(
         bonus,
         id="iit-annual-bonus-cliff",
-        source=replace(bonus.source, document_zh="财政部 税务总局关于年终奖的另一个标题的公告（财政部 税务总局公告2023年第30号）"),
+        source=replace(
+            bonus.source, document_zh="财政部 税务总局关于年终奖的另一个标题的公告（财政部 税务总局公告2023年第30号）"
+        ),
     )
     report = build_report([bonus, other], {}, dt.date(2026, 12, 1))
     assert [key for key, _ in report.inconsistent_citations] == ["mofsta/2023/30"]

@@ -10,12 +10,15 @@ from __future__ import annotations
 import pytest
 
 from knowledge.evaluation import DEV_SETS, EvalSet, evaluate, part_of
+from knowledge.service import KnowledgeService
 
 LANGUAGES = ("en", "zh")
 
 
 @pytest.mark.parametrize("language", LANGUAGES)
-def test_dev_sets_are_large_enough_and_labelled_with_real_articles(knowledge_service, language: str) -> None:  # type: ignore[no-untyped-def]
+def test_dev_sets_are_large_enough_and_labelled_with_real_articles(
+    knowledge_service: KnowledgeService, language: str
+) -> None:
     dev = EvalSet.for_language(language)
     assert len(dev.questions) >= 250 and len(dev.off_topic) >= 150
     unknown = {article for _, article in dev.questions if knowledge_service.get(article) is None}
@@ -24,7 +27,7 @@ def test_dev_sets_are_large_enough_and_labelled_with_real_articles(knowledge_ser
     assert 0.35 * len(dev.questions) <= len(held_out.questions) <= 0.65 * len(dev.questions)
 
 
-def test_every_article_has_dev_questions_in_both_languages(knowledge_service) -> None:  # type: ignore[no-untyped-def]
+def test_every_article_has_dev_questions_in_both_languages(knowledge_service: KnowledgeService) -> None:
     for language in LANGUAGES:
         covered = {article for _, article in EvalSet.for_language(language).questions}
         missing = {a.id for a in knowledge_service.retriever.articles} - covered
@@ -37,7 +40,9 @@ def test_the_split_is_fixed_by_the_text() -> None:
 
 
 @pytest.mark.parametrize("language", LANGUAGES)
-def test_held_out_top1_and_false_answers(knowledge_service, language: str, capsys) -> None:  # type: ignore[no-untyped-def]
+def test_held_out_top1_and_false_answers(
+    knowledge_service: KnowledgeService, language: str, capsys: pytest.CaptureFixture[str]
+) -> None:
     report = evaluate(knowledge_service.retriever, EvalSet.for_language(language, "heldout"))
     with capsys.disabled():
         print(f"\nretrieval {language} held-out: {report.summary()}")

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
-from typing import List, Sequence
+from typing import Sequence
 
-import numpy as np
 import pytest
 import yaml
 
+from knowledge.encoder import Encoder, Vectors
 from knowledge.retriever import Retriever, content_hash
 from knowledge.schema import load_articles
 from knowledge.service import KnowledgeService
@@ -34,7 +33,9 @@ ARTICLES = Path(__file__).resolve().parents[2] / "knowledge" / "articles"
         ("I paid my tax two weeks late, what extra do I owe per day?", "proc-late-payment-surcharge"),
     ],
 )
-def test_questions_in_own_words_are_answered_from_the_right_article(knowledge_service, question: str, article_id: str) -> None:  # type: ignore[no-untyped-def]
+def test_questions_in_own_words_are_answered_from_the_right_article(
+    knowledge_service: KnowledgeService, question: str, article_id: str
+) -> None:
     result = knowledge_service.search(question)
     assert result.decision == "answer", result
     assert result.best is not None and result.best.article.id == article_id
@@ -43,9 +44,14 @@ def test_questions_in_own_words_are_answered_from_the_right_article(knowledge_se
 
 @pytest.mark.parametrize(
     "question, article_id",
-    [("is there a deducton for my daughters school fees", "iit-sad-children-education"), ("汇算清交怎么弄", "iit-annual-reconciliation")],
+    [
+        ("is there a deducton for my daughters school fees", "iit-sad-children-education"),
+        ("汇算清交怎么弄", "iit-annual-reconciliation"),
+    ],
 )
-def test_typos_still_find_the_right_article(knowledge_service, question: str, article_id: str) -> None:  # type: ignore[no-untyped-def]
+def test_typos_still_find_the_right_article(
+    knowledge_service: KnowledgeService, question: str, article_id: str
+) -> None:
     """Typos, homophones included (清交 for 清缴): the article is the answer or one of the clarify buttons."""
     result = knowledge_service.search(question)
     assert result.decision in ("answer", "clarify"), result
@@ -57,19 +63,21 @@ def test_typos_still_find_the_right_article(knowledge_service, question: str, ar
     ["find me a flight to Chengdu", "what's the weather like in Shanghai tomorrow", "recommend a good hotpot place",
      "明天北京会下雨吗", "附近有什么好吃的火锅", "机票退票手续费怎么算"],
 )
-def test_off_topic_questions_get_no_article(knowledge_service, question: str) -> None:  # type: ignore[no-untyped-def]
+def test_off_topic_questions_get_no_article(knowledge_service: KnowledgeService, question: str) -> None:
     assert knowledge_service.search(question).decision == "out_of_scope"
 
 
 @pytest.mark.parametrize("question", ["deduction", "tax rate"])
-def test_ambiguous_questions_ask_to_clarify_with_three_topics(knowledge_service, question: str) -> None:  # type: ignore[no-untyped-def]
+def test_ambiguous_questions_ask_to_clarify_with_three_topics(
+    knowledge_service: KnowledgeService, question: str
+) -> None:
     result = knowledge_service.search(question)
     assert result.decision == "clarify"
     assert len(result.candidates) == 3
     assert len({c.article.id for c in result.candidates}) == 3
 
 
-def test_scores_are_ranked_and_fused_from_both_retrievers(knowledge_service) -> None:  # type: ignore[no-untyped-def]
+def test_scores_are_ranked_and_fused_from_both_retrievers(knowledge_service: KnowledgeService) -> None:
     result = knowledge_service.retriever.search("stamp duty on a lease contract", k=5)
     scores = [c.score for c in result.candidates]
     assert scores == sorted(scores, reverse=True)
@@ -81,17 +89,17 @@ def test_scores_are_ranked_and_fused_from_both_retrievers(knowledge_service) -> 
 class CountingEncoder:
     """Wraps the real encoder and counts the texts it embeds."""
 
-    def __init__(self, inner) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, inner: Encoder) -> None:
         self.inner = inner
         self.name = inner.name
         self.dimension = inner.dimension
         self.texts = 0
 
-    def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
+    def encode_queries(self, texts: Sequence[str]) -> Vectors:
         self.texts += len(texts)
         return self.inner.encode_queries(texts)
 
-    def encode_passages(self, texts: Sequence[str]) -> np.ndarray:
+    def encode_passages(self, texts: Sequence[str]) -> Vectors:
         self.texts += len(texts)
         return self.inner.encode_passages(texts)
 
@@ -113,7 +121,7 @@ def small_kb(tmp_path: Path) -> Path:
     return tmp_path / "articles"
 
 
-def test_the_index_is_cached_on_disk_by_content_hash(small_kb: Path, tmp_path: Path, encoder) -> None:  # type: ignore[no-untyped-def]
+def test_the_index_is_cached_on_disk_by_content_hash(small_kb: Path, tmp_path: Path, encoder: Encoder) -> None:
     counting = CountingEncoder(encoder)
     articles = load_articles(small_kb)
     key = content_hash(small_kb, encoder.name)
@@ -128,7 +136,7 @@ def test_the_index_is_cached_on_disk_by_content_hash(small_kb: Path, tmp_path: P
     assert content_hash(small_kb, encoder.name) != key
 
 
-def test_searching_embeds_only_the_query(knowledge_service) -> None:  # type: ignore[no-untyped-def]
+def test_searching_embeds_only_the_query(knowledge_service: KnowledgeService) -> None:
     retriever = knowledge_service.retriever
     counting = CountingEncoder(retriever.encoder)
     retriever.encoder = counting
@@ -139,8 +147,10 @@ def test_searching_embeds_only_the_query(knowledge_service) -> None:  # type: ig
     assert counting.texts == 1
 
 
-def test_an_edited_article_takes_effect_without_retraining(small_kb: Path, tmp_path: Path, encoder) -> None:  # type: ignore[no-untyped-def]
-    settings = KnowledgeSettings(articles_dir=small_kb, model_dir=None, cache_dir=tmp_path / "cache", refresh_seconds=0.0)
+def test_an_edited_article_takes_effect_without_retraining(small_kb: Path, tmp_path: Path, encoder: Encoder) -> None:
+    settings = KnowledgeSettings(
+        articles_dir=small_kb, model_dir=None, cache_dir=tmp_path / "cache", refresh_seconds=0.0
+    )
     service = KnowledgeService(settings, encoder_factory=lambda: encoder)
     service.start()
     before = service.get("proc-12366-hotline")
@@ -154,8 +164,10 @@ def test_an_edited_article_takes_effect_without_retraining(small_kb: Path, tmp_p
     assert after is not None and after.answer["en"].startswith("TEST-MARKER")
 
 
-def test_a_broken_edit_keeps_the_previous_index_serving(small_kb: Path, tmp_path: Path, encoder) -> None:  # type: ignore[no-untyped-def]
-    settings = KnowledgeSettings(articles_dir=small_kb, model_dir=None, cache_dir=tmp_path / "cache", refresh_seconds=0.0)
+def test_a_broken_edit_keeps_the_previous_index_serving(small_kb: Path, tmp_path: Path, encoder: Encoder) -> None:
+    settings = KnowledgeSettings(
+        articles_dir=small_kb, model_dir=None, cache_dir=tmp_path / "cache", refresh_seconds=0.0
+    )
     service = KnowledgeService(settings, encoder_factory=lambda: encoder)
     service.start()
     (small_kb / "vat" / "vat-rates.yml").write_text("id: vat-rates\n")
