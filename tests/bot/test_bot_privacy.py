@@ -49,6 +49,7 @@ def test_masks_several_items_in_one_message() -> None:
 
 
 def test_logging_filter_masks_records_and_conversation_paths() -> None:
-    record = logging.LogRecord("x", logging.INFO, __file__, 1, "user %s said %s", ("GET /conversations/abc123/history", "13812345678"), None)
+    args = ("GET /conversations/abc123/history", "13812345678")
+    record = logging.LogRecord("x", logging.INFO, __file__, 1, "user %s said %s", args, None)
     assert MaskingFilter().filter(record) is True
     assert record.getMessage() == "user GET /conversations/<redacted>/history said 138****5678"

@@ -71,6 +71,7 @@ async def test_apology_is_recorded(client, fake_rasa) -> None:
     await fake_rasa.stop()
     sid = (await (await client.post("/sessions")).json())["session_id"]
     await client.post(URL, json={"sender": sid, "message": "在吗"})
-    history = await (await client.get(f"/conversations/{sid}/history", headers={"Authorization": f"Bearer {sid}"})).json()
+    auth = {"Authorization": f"Bearer {sid}"}
+    history = await (await client.get(f"/conversations/{sid}/history", headers=auth)).json()
     assert [m["sender"] for m in history] == ["taxpayer", "bot"]
     assert history[1]["kind"] == APOLOGY_KIND

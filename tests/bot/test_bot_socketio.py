@@ -7,6 +7,7 @@ import pytest_asyncio
 import socketio
 
 from bot.app import create_app
+from bot.keys import METRICS
 
 pytestmark = pytest.mark.asyncio
 
@@ -195,7 +196,7 @@ async def test_open_sessions_gauge_and_history(server, peers) -> None:
     ]
     await peer.close()
     await asyncio.sleep(0.2)
-    assert "taxguide_socket_sessions_open 0.0" in server.gateway_app[__import__("bot.keys").keys.METRICS].render().decode()
+    assert "taxguide_socket_sessions_open 0.0" in server.gateway_app[METRICS].render().decode()
 
 
 async def test_raw_websocket_transport(server) -> None:

@@ -67,7 +67,8 @@ async def test_migrations_create_tables(engine) -> None:
         columns = await conn.run_sync(lambda c: {col["name"] for col in inspect(c).get_columns("messages")})
     assert {"conversations", "messages", "alembic_version"} <= tables
     assert {"handoff_events", "agent_accounts", "offline_tickets"} <= tables  # 0002: live-agent handoff
-    assert {"conversation_outcomes", "conversation_ratings", "answer_feedback", "unanswered_questions"} <= tables  # 0003
+    analytics = {"conversation_outcomes", "conversation_ratings", "answer_feedback", "unanswered_questions"}
+    assert analytics <= tables  # 0003
     assert "language" in columns  # 0004: every transcript message records its language
     assert version == "0004"
 
@@ -83,7 +84,9 @@ async def test_repository_roundtrip(engine) -> None:
                         payload={"custom": {"kind": "answer", "sources": [{"title": "公告"}]}},
                         created_at=t0 + timedelta(seconds=1)),
     ])
-    await repo.add([TranscriptEntry("c1", "agent", "socketio", "人工客服为您服务", created_at=t0 + timedelta(seconds=2))])
+    await repo.add([
+        TranscriptEntry("c1", "agent", "socketio", "人工客服为您服务", created_at=t0 + timedelta(seconds=2)),
+    ])
     await repo.add([TranscriptEntry("c2", "taxpayer", "socketio", "other", created_at=t0)])
 
     history = await repo.history("c1")

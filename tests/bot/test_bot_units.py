@@ -37,10 +37,12 @@ def test_merge_keeps_lone_or_double_custom() -> None:
 
 
 def test_socket_events_like_rasa() -> None:
-    item = {"recipient_id": "u", "text": "one\n\ntwo", "buttons": [{"title": "是", "payload": "/affirm"}], "custom": CUSTOM}
+    item = {"recipient_id": "u", "text": "one\n\ntwo", "buttons": [{"title": "是", "payload": "/affirm"}],
+            "custom": CUSTOM}
     assert to_socket_events(item) == [
         {"text": "one", "quick_replies": []},
-        {"text": "two", "quick_replies": [{"content_type": "text", "title": "是", "payload": "/affirm"}], "custom": CUSTOM},
+        {"text": "two", "quick_replies": [{"content_type": "text", "title": "是", "payload": "/affirm"}],
+         "custom": CUSTOM},
     ]
     assert to_socket_events({"recipient_id": "u", "text": "plain"}) == [{"text": "plain"}]
     assert to_socket_events({"recipient_id": "u", "custom": CUSTOM}) == [{"custom": CUSTOM}]
@@ -113,7 +115,9 @@ def test_settings_from_env() -> None:
     assert "session_secret" not in repr(s)
 
 
-@pytest.mark.parametrize("env", [{"PORT": "abc"}, {"PORT": "70000"}, {"UPSTREAM_TIMEOUT": "-1"}, {"TRUST_PROXY": "maybe"}])
+@pytest.mark.parametrize(
+    "env", [{"PORT": "abc"}, {"PORT": "70000"}, {"UPSTREAM_TIMEOUT": "-1"}, {"TRUST_PROXY": "maybe"}]
+)
 def test_settings_reject_bad_values(env) -> None:
     with pytest.raises(SettingsError):
         Settings.from_env(env)

@@ -15,7 +15,6 @@ from bot.service import APOLOGY_KIND
 from bot.settings import Settings, SettingsError
 from tests.bot.conftest import FakeRasa
 
-
 URL = "/webhooks/rest/webhook"
 
 
@@ -109,7 +108,8 @@ async def test_turns_of_one_conversation_reach_rasa_one_at_a_time_in_order(worke
     async with aiohttp.ClientSession() as session:
         client = RasaClient(session, list(workers), aiohttp.ClientTimeout(total=5))
         started = asyncio.get_running_loop().time()
-        tasks = [asyncio.create_task(client.send(sender, f"{sender}-{n}")) for n in range(5) for sender in ("a", "b", "c")]
+        tasks = [asyncio.create_task(client.send(sender, f"{sender}-{n}"))
+                 for n in range(5) for sender in ("a", "b", "c")]
         replies = await asyncio.gather(*tasks)
         elapsed = asyncio.get_running_loop().time() - started
         assert len(client._turns) == 0, "locks of finished conversations are dropped"

@@ -67,7 +67,8 @@ async def test_i18n_js_revalidates_with_its_etag(client) -> None:
 
 
 def test_pages_load_i18n_js_before_their_script() -> None:
-    for page, script in (("index.html", "chat/main.js"), ("agent/index.html", "agent.js"), ("analytics/index.html", "dashboard.js")):
+    pages = (("index.html", "chat/main.js"), ("agent/index.html", "agent.js"), ("analytics/index.html", "dashboard.js"))
+    for page, script in pages:
         html = (STATIC / page).read_text(encoding="utf-8")
         assert '<script src="/i18n.js"></script>' in html, page
         assert html.index("/i18n.js") < html.index(script), page
