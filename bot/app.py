@@ -48,7 +48,7 @@ from bot.routing import InMemoryRouting, RoutingService
 from bot.service import ConversationService
 from bot.sessions import SessionSigner
 from bot.settings import Settings
-from bot.socket_channel import SocketTaxpayers, create_socket_server, register_handlers
+from bot.socket_channel import SocketTaxpayers, close_socket_server, create_socket_server, register_handlers
 from bot.views import setup_routes
 from bot.wechat.setup import setup_wechat
 
@@ -96,6 +96,12 @@ async def redis_ctx(app: web.Application) -> AsyncIterator[None]:
     yield
     if client is not None:
         await client.close(close_connection_pool=True)
+
+
+async def socket_ctx(app: web.Application) -> AsyncIterator[None]:
+    """The socket.io server's lifetime: its Redis client manager (several instances) closes last."""
+    yield
+    await close_socket_server(app[SIO])
 
 
 async def services_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -162,13 +168,13 @@ def create_app(
     app[METRICS] = metrics
     app[SIGNER] = SessionSigner(settings.session_secret)
     app[ROUTING] = routing or InMemoryRouting()
-    app.cleanup_ctx.extend([http_ctx, database_ctx, redis_ctx])
+    app.cleanup_ctx.extend([socket_ctx, http_ctx, database_ctx, redis_ctx])
     setup_handoff(app, settings, routing, handoff_store, handoff_policy)  # live agents (bot/handoff)
     setup_analytics(app, settings)  # ratings, answer feedback, outcomes, /analytics (bot/analytics)
     app.cleanup_ctx.append(services_ctx)  # the conversation service; hooks, listeners and delivery joined
     setup_wechat(app, settings)  # WeChat Official Account at /wechat, when configured (bot/wechat)
 
-    sio = create_socket_server(settings.cors_origins)
+    sio = create_socket_server(settings.cors_origins, settings.redis_url, settings.handoff_redis_prefix + "socketio")
     register_handlers(sio, app)
     sio.attach(app, socketio_path="socket.io")
     app[SIO] = sio

@@ -17,6 +17,7 @@ from aiohttp import web
 from bot.errors import ApiError
 from bot.keys import METRICS, SERVICE, SETTINGS, SIGNER, THROTTLE
 from bot.rasa_client import BotMessage
+from bot.tasks import cancel_all
 from bot.validation import validate_metadata, validate_text
 
 log = logging.getLogger(__name__)
@@ -72,13 +73,17 @@ class SocketTaxpayers:
         self.sio = sio
 
     async def taxpayer_message(self, conversation_id: str, message: Dict[str, Any], event_id: Optional[str]) -> None:
-        """Emit ``message`` as Rasa's socket.io channel would (``bot_uttered`` events)."""
+        """Emit ``message`` as Rasa's socket.io channel would (``bot_uttered`` events), to this instance's sockets.
+
+        The handoff fan-out calls every instance, so each emits locally (``ignore_queue``): through the
+        shared socket.io Redis manager every taxpayer would get it once per instance.
+        """
         for event in to_socket_events(message):
-            await self.sio.emit(BOT_EVENT, event, room=conversation_id)
+            await self.sio.emit(BOT_EVENT, event, room=conversation_id, ignore_queue=True)
 
     async def taxpayer_status(self, conversation_id: str, status: Dict[str, Any]) -> None:
-        """Emit a queue-position update (``handoff_status``)."""
-        await self.sio.emit(STATUS_EVENT, status, room=conversation_id)
+        """Emit a queue-position update (``handoff_status``) to this instance's sockets."""
+        await self.sio.emit(STATUS_EVENT, status, room=conversation_id, ignore_queue=True)
 
 
 def _remote(environ: Dict[str, Any], trust_proxy: bool) -> str:
@@ -92,14 +97,36 @@ def _remote(environ: Dict[str, Any], trust_proxy: bool) -> str:
     return str(environ.get("REMOTE_ADDR", "unknown"))
 
 
-def create_socket_server(cors_origins: Tuple[str, ...]) -> socketio.AsyncServer:
-    """A socket.io server for aiohttp; same-origin unless origins are configured."""
+def create_socket_server(
+    cors_origins: Tuple[str, ...], redis_url: Optional[str] = None, channel: str = "taxguide:socketio"
+) -> socketio.AsyncServer:
+    """A socket.io server for aiohttp; same-origin unless origins are configured.
+
+    With ``redis_url`` the gateway instances share one socket.io client manager on Redis, so a reply
+    emitted by one instance reaches the taxpayer's sockets on every other.
+    """
+    manager = socketio.AsyncRedisManager(redis_url, channel=channel) if redis_url else None
     return socketio.AsyncServer(
         async_mode="aiohttp",
+        client_manager=manager,
         cors_allowed_origins=list(cors_origins) if cors_origins else None,
         logger=False,
         engineio_logger=False,
     )
+
+
+async def close_socket_server(sio: socketio.AsyncServer) -> None:
+    """Stop the server's background work and, with Redis, its client manager's listener and connections."""
+    await sio.shutdown()
+    manager = sio.manager
+    if isinstance(manager, socketio.AsyncRedisManager):
+        listener = getattr(manager, "thread", None)  # set on the first emit
+        if listener is not None:
+            await cancel_all([listener])
+        if manager.pubsub is not None:
+            await manager.pubsub.close()
+        if manager.redis is not None:
+            await manager.redis.close(close_connection_pool=True)
 
 
 def register_handlers(sio: socketio.AsyncServer, app: web.Application) -> None:

@@ -224,3 +224,33 @@ async def test_raw_websocket_transport(server) -> None:
             assert event == "session_confirm" and len(session_id) == 32
             await ws.send_str("42" + json.dumps(["user_uttered", {"message": "echo:ws", "session_id": session_id}]))
             assert json.loads((await frame())[2:]) == ["bot_uttered", {"text": "ws"}]
+
+
+REDIS_URL = "redis://127.0.0.1:6379/0"
+
+
+async def test_instances_share_sockets_through_redis(aiohttp_server, make_settings, require_service) -> None:
+    """A reply emitted by one gateway instance reaches a taxpayer connected to another; the handoff's
+    per-instance delivery reaches each taxpayer once, not once per instance."""
+    require_service("Redis", "127.0.0.1", 6379)
+    import uuid
+
+    from bot.keys import SIO
+    from bot.socket_channel import BOT_EVENT, SocketTaxpayers
+
+    prefix = f"taxguide-test:{uuid.uuid4().hex}:"
+    apps = [create_app(make_settings(redis_url=REDIS_URL, handoff_redis_prefix=prefix)) for _ in range(2)]
+    servers = [await aiohttp_server(app) for app in apps]
+    peer = await Peer(f"http://127.0.0.1:{servers[0].port}").connect()
+    try:
+        session_id = await peer.session()
+        await asyncio.sleep(0.3)  # the other instance's Redis listener subscribes on its first emit
+        await apps[1][SIO].emit(BOT_EVENT, {"text": "from the other instance"}, room=session_id)
+        assert await peer.next() == ("bot_uttered", {"text": "from the other instance"})
+        for app in apps:  # what the handoff fan-out does on every instance
+            await SocketTaxpayers(app[SIO]).taxpayer_message(session_id, {"text": "an officer replied"}, "e1")
+        assert await peer.next() == ("bot_uttered", {"text": "an officer replied"})
+        with pytest.raises(asyncio.TimeoutError):
+            await peer.next(timeout=1.0)
+    finally:
+        await peer.close()
