@@ -5,6 +5,7 @@ import asyncio
 import contextlib
 import hashlib
 import logging
+import time
 from typing import Any, AsyncIterator, Dict, List, Optional, Sequence, Tuple, Union
 
 import aiohttp
@@ -17,9 +18,10 @@ BotMessage = Dict[str, Any]
 class UpstreamError(Exception):
     """Rasa could not be reached or answered badly; ``kind`` labels the metric."""
 
-    def __init__(self, kind: str, detail: str) -> None:
+    def __init__(self, kind: str, detail: str, refused: bool = False) -> None:
         super().__init__(f"{kind}: {detail}")
         self.kind = kind
+        self.refused = refused  # no connection was made: the message cannot have reached Rasa
 
 
 def merge_custom(items: List[BotMessage]) -> List[BotMessage]:
@@ -55,8 +57,17 @@ def _weight(worker: str, conversation_id: str) -> int:
     return int.from_bytes(digest, "big")
 
 
+def rank_workers(workers: Sequence[str], conversation_id: str) -> List[str]:
+    """The workers in the order a conversation tries them: rendezvous (highest-random-weight) hashing.
+
+    Every gateway process ranks the same way, so a conversation sticks to its first worker and, when
+    that one is down, every gateway fails over to the same second one.
+    """
+    return sorted(workers, key=lambda worker: _weight(worker, conversation_id), reverse=True)
+
+
 def pick_worker(workers: Sequence[str], conversation_id: str) -> str:
-    """The worker a conversation sticks to: rendezvous (highest-random-weight) hashing.
+    """The worker a conversation sticks to (the first of ``rank_workers``).
 
     Stable across gateway processes and restarts, and consistent: adding or removing a worker only
     moves the conversations that belonged to that worker.
@@ -98,11 +109,16 @@ class RasaClient:
 
     With several Rasa workers every conversation sticks to one of them (``pick_worker``), so a worker's
     in-memory tracker store always holds the whole conversation; with Redis stores the stickiness keeps
-    the lock store uncontended. Messages of one conversation are sent one at a time, in arrival order.
+    the lock store uncontended. A worker that refuses the connection is skipped for ``down_seconds``
+    and the conversation goes to its next worker in ``rank_workers`` order (with the Redis tracker
+    store it keeps its context there). Only a refused connection fails over: a timeout may mean the
+    message was processed, so it is never sent twice. Messages of one conversation are sent one at a
+    time, in arrival order.
     """
 
     def __init__(
-        self, session: aiohttp.ClientSession, base_url: Union[str, Sequence[str]], timeout: aiohttp.ClientTimeout
+        self, session: aiohttp.ClientSession, base_url: Union[str, Sequence[str]], timeout: aiohttp.ClientTimeout,
+        down_seconds: float = 5.0,
     ) -> None:
         self._session = session
         bases = [base_url] if isinstance(base_url, str) else list(base_url)
@@ -111,6 +127,8 @@ class RasaClient:
         self.workers: Tuple[str, ...] = tuple(b.rstrip("/") for b in bases)
         self._timeout = timeout
         self._turns = _TurnLocks()
+        self.down_seconds = down_seconds
+        self._down_until: Dict[str, float] = {}
 
     def worker_for(self, conversation_id: str) -> str:
         """The base URL of the Rasa worker that owns this conversation."""
@@ -121,8 +139,22 @@ class RasaClient:
     ) -> List[BotMessage]:
         """Post one message to the conversation's worker; return Rasa's reply with custom items merged."""
         async with self._turns.hold(sender):
-            return await self._post(self.worker_for(sender) + "/webhooks/rest/webhook", sender, text, metadata,
-                                    input_channel)
+            now = time.monotonic()
+            ranked = rank_workers(self.workers, sender)
+            candidates = [w for w in ranked if self._down_until.get(w, 0.0) <= now] or ranked
+            for index, worker in enumerate(candidates):
+                try:
+                    return await self._post(worker + "/webhooks/rest/webhook", sender, text, metadata, input_channel)
+                except UpstreamError as exc:
+                    if not exc.refused or index == len(candidates) - 1:
+                        raise
+                    self._down_until[worker] = time.monotonic() + self.down_seconds
+                    log.warning("rasa worker %s refused the connection; trying the next one", worker)
+            raise AssertionError("unreachable: the last candidate raises")  # pragma: no cover
+
+    def is_down(self, worker: str) -> bool:
+        """Whether ``worker`` refused a connection within the last ``down_seconds``."""
+        return self._down_until.get(worker, 0.0) > time.monotonic()
 
     async def _post(
         self, url: str, sender: str, text: str, metadata: Optional[Dict[str, Any]], input_channel: str
@@ -135,6 +167,8 @@ class RasaClient:
                 data = await resp.json(content_type=None)
         except asyncio.TimeoutError:
             raise UpstreamError("rasa_timeout", "no reply in time") from None
+        except aiohttp.ClientConnectorError as exc:
+            raise UpstreamError("rasa_unreachable", type(exc).__name__, refused=True) from None
         except aiohttp.ClientError as exc:
             raise UpstreamError("rasa_unreachable", type(exc).__name__) from None
         except ValueError:

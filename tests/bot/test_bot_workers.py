@@ -10,6 +10,7 @@ import pytest
 import pytest_asyncio
 
 from bot.app import create_app
+from bot.keys import SERVICE
 from bot.rasa_client import RasaClient, pick_worker
 from bot.service import APOLOGY_KIND
 from bot.settings import Settings, SettingsError
@@ -123,20 +124,6 @@ async def test_turns_of_one_conversation_reach_rasa_one_at_a_time_in_order(worke
     assert elapsed < 3 * 5 * 0.05, "different conversations still run in parallel"
 
 
-async def test_a_down_worker_only_affects_its_own_conversations(gateway, workers) -> None:  # type: ignore[no-untyped-def]
-    urls = tuple(workers)
-    down = workers[urls[1]]
-    await down.stop()
-    senders = [f"s{i}" for i in range(20)]
-    for sender in senders:
-        resp = await gateway.post(URL, json={"sender": sender, "message": "hello"})
-        [reply] = await resp.json()
-        if pick_worker(urls, sender) == urls[1]:
-            assert reply["custom"]["kind"] == APOLOGY_KIND
-        else:
-            assert reply["text"].startswith("w1|" + sender)
-
-
 def test_routing_is_consistent_when_a_worker_is_added() -> None:
     two = ("http://127.0.0.1:5005", "http://127.0.0.1:5006")
     three = two + ("http://127.0.0.1:5007",)
@@ -160,3 +147,33 @@ def test_rasa_urls_setting() -> None:
     assert replace(single, rasa_url="http://h:1").rasa_workers == ("http://h:1",)
     with pytest.raises(SettingsError):
         Settings.from_env({"RASA_URLS": "http://a:1,http://a:1/"})
+
+
+async def test_a_worker_that_refuses_connections_fails_over_to_the_next(gateway, workers) -> None:  # type: ignore
+    """Conversations of a stopped worker are answered by the next worker in their ranking, the same one
+    every time; the stopped worker is not tried again for each message; when it returns it gets them back."""
+    urls = list(workers)
+    dead_url, live_url = urls[0], urls[1]
+    owned = [s for s in (f"taxpayer-{i}" for i in range(40)) if pick_worker(tuple(urls), s) == dead_url][:4]
+    assert owned, "some conversations must belong to the first worker"
+    rasa = gateway.server.app[SERVICE].rasa
+    rasa.down_seconds = 0.5  # skipped for half a second after a refusal (5 s in service)
+    await workers[dead_url].stop()
+    for turn in range(2):
+        for sender in owned:
+            resp = await gateway.post(URL, json={"sender": sender, "message": f"turn {turn}"})
+            [reply] = await resp.json()
+            assert reply["text"] == f"w2|{sender}|turn {turn}", "answered by the other worker, not an apology"
+    assert {body["sender"] for body in workers[live_url].received} >= set(owned)
+    assert rasa.is_down(dead_url)
+    await workers[dead_url].start()  # back on its port
+    await asyncio.sleep(0.6)  # the back-off is over
+    resp = await gateway.post(URL, json={"sender": owned[0], "message": "again"})
+    assert (await resp.json())[0]["text"] == f"w1|{owned[0]}|again"
+
+
+async def test_every_worker_down_gives_the_apology(gateway, workers) -> None:  # type: ignore[no-untyped-def]
+    for fake in workers.values():
+        await fake.stop()
+    resp = await gateway.post(URL, json={"sender": "taxpayer-x", "message": "hello"})
+    assert resp.status == 200 and (await resp.json())[0]["custom"]["kind"] == APOLOGY_KIND
