@@ -2,13 +2,14 @@
 from __future__ import annotations
 
 from datetime import datetime, timezone
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, TypedDict
 
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.db.models import AgentAccount, Conversation, HandoffEvent, OfflineTicket
+from bot.db.repository import utcnow
 
 EVENT_TYPES = (
     "requested", "queued", "claimed", "agent_message", "returned", "resolved", "abandoned", "offline_ticket", "note",
@@ -16,8 +17,44 @@ EVENT_TYPES = (
 ROLES = ("agent", "analyst", "admin")
 
 
-def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+class EventRow(TypedDict):
+    """One stored handoff step."""
+
+    id: int
+    conversation_id: str
+    type: str
+    time: Optional[str]
+    agent: Optional[str]
+    reason: Optional[str]
+    data: Optional[Dict[str, Any]]
+
+
+class AccountRow(TypedDict):
+    """One console account (``agent_accounts``), password hash included: never send it to a client."""
+
+    id: int
+    username: str
+    display_name: str
+    password_hash: str
+    role: str
+    active: bool
+    created_at: datetime
+
+
+class TicketRow(TypedDict):
+    """One offline message as the console lists it."""
+
+    id: int
+    conversation_id: str
+    created_at: Optional[str]
+    message: str
+    contact_method: str
+    contact: Optional[str]
+    language: Optional[str]
+    reply_by: Optional[str]
+    status: str
+    closed_by: Optional[str]
+    closed_at: Optional[str]
 
 
 def _iso(value: Optional[datetime]) -> Optional[str]:
@@ -29,10 +66,18 @@ def _iso(value: Optional[datetime]) -> Optional[str]:
 
 
 class AccountExists(ValueError):
-    pass
+    """A console account with that username exists already."""
+
+
+def _account(row: Any) -> AccountRow:
+    return {"id": row["id"], "username": row["username"], "display_name": row["display_name"],
+            "password_hash": row["password_hash"], "role": row["role"], "active": row["active"],
+            "created_at": row["created_at"]}
 
 
 class HandoffRepository:
+    """The handoff's SQL tables: event log, console accounts, offline tickets, the conversation's route."""
+
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
 
@@ -41,6 +86,7 @@ class HandoffRepository:
         self, conversation_id: str, event_type: str, agent: Optional[str] = None, reason: Optional[str] = None,
         data: Optional[Dict[str, Any]] = None,
     ) -> None:
+        """Append one step (``event_type`` one of ``EVENT_TYPES``) to ``handoff_events``."""
         if event_type not in EVENT_TYPES:
             raise ValueError(f"unknown handoff event {event_type!r}")
         async with self._engine.begin() as conn:
@@ -51,7 +97,8 @@ class HandoffRepository:
                 )
             )
 
-    async def events(self, conversation_id: Optional[str] = None, event_type: Optional[str] = None) -> List[Dict[str, Any]]:
+    async def events(self, conversation_id: Optional[str] = None, event_type: Optional[str] = None) -> List[EventRow]:
+        """Stored steps, oldest first, of one conversation and/or one type (all when neither is given)."""
         table = HandoffEvent.__table__
         stmt = select(table).order_by(table.c.created_at, table.c.id)
         if conversation_id is not None:
@@ -61,12 +108,13 @@ class HandoffRepository:
         async with self._engine.connect() as conn:
             rows = (await conn.execute(stmt)).mappings().all()
         return [
-            {"id": r["id"], "conversation_id": r["conversation_id"], "type": r["event_type"], "time": _iso(r["created_at"]),
-             "agent": r["agent"], "reason": r["reason"], "data": r["data"]}
+            {"id": r["id"], "conversation_id": r["conversation_id"], "type": r["event_type"],
+             "time": _iso(r["created_at"]), "agent": r["agent"], "reason": r["reason"], "data": r["data"]}
             for r in rows
         ]
 
     async def counts(self) -> Dict[str, int]:
+        """How many steps of each type are stored."""
         table = HandoffEvent.__table__
         stmt = select(table.c.event_type, func.count()).group_by(table.c.event_type)
         async with self._engine.connect() as conn:
@@ -74,12 +122,16 @@ class HandoffRepository:
         return {name: int(count) for name, count in rows}
 
     async def set_route(self, conversation_id: str, route: str) -> None:
+        """Record who answers the conversation ("bot" or "agent") on its ``conversations`` row."""
         table = Conversation.__table__
         async with self._engine.begin() as conn:
             await conn.execute(update(table).where(table.c.id == conversation_id).values(route=route))
 
     # ------------------------------------------------------------------ accounts
-    async def create_account(self, username: str, password_hash: str, role: str, display_name: Optional[str] = None) -> None:
+    async def create_account(
+        self, username: str, password_hash: str, role: str, display_name: Optional[str] = None
+    ) -> None:
+        """Add an active console account; ``AccountExists`` when the username is taken."""
         if role not in ROLES:
             raise ValueError(f"role must be one of {ROLES}")
         try:
@@ -93,19 +145,22 @@ class HandoffRepository:
         except IntegrityError:
             raise AccountExists(username) from None
 
-    async def account(self, username: str) -> Optional[Dict[str, Any]]:
+    async def account(self, username: str) -> Optional[AccountRow]:
+        """The account named ``username``, or None."""
         table = AgentAccount.__table__
         async with self._engine.connect() as conn:
             row = (await conn.execute(select(table).where(table.c.username == username))).mappings().first()
-        return dict(row) if row else None
+        return _account(row) if row else None
 
-    async def accounts(self) -> List[Dict[str, Any]]:
+    async def accounts(self) -> List[AccountRow]:
+        """Every account, by username."""
         table = AgentAccount.__table__
         async with self._engine.connect() as conn:
             rows = (await conn.execute(select(table).order_by(table.c.username))).mappings().all()
-        return [dict(r) for r in rows]
+        return [_account(r) for r in rows]
 
     async def update_account(self, username: str, **values: Any) -> bool:
+        """Change columns of an account (password_hash, active, ...); False when there is no such account."""
         table = AgentAccount.__table__
         async with self._engine.begin() as conn:
             result = await conn.execute(update(table).where(table.c.username == username).values(**values))
@@ -116,16 +171,19 @@ class HandoffRepository:
         self, conversation_id: str, message: str, contact_method: str, contact: Optional[str], language: str,
         reply_by: datetime,
     ) -> int:
+        """Store an open offline message; returns its id."""
         async with self._engine.begin() as conn:
             result = await conn.execute(
                 OfflineTicket.__table__.insert().values(
-                    conversation_id=conversation_id, created_at=utcnow(), message=message, contact_method=contact_method,
-                    contact=contact, language=language, reply_by=reply_by, status="open",
+                    conversation_id=conversation_id, created_at=utcnow(), message=message,
+                    contact_method=contact_method, contact=contact, language=language, reply_by=reply_by,
+                    status="open",
                 )
             )
             return int(result.inserted_primary_key[0])
 
-    async def tickets(self, status: Optional[str] = "open") -> List[Dict[str, Any]]:
+    async def tickets(self, status: Optional[str] = "open") -> List[TicketRow]:
+        """Offline messages with ``status`` (all when None), oldest first."""
         table = OfflineTicket.__table__
         stmt = select(table).order_by(table.c.created_at, table.c.id)
         if status:
@@ -141,6 +199,7 @@ class HandoffRepository:
         ]
 
     async def close_ticket(self, ticket_id: int, agent: str) -> bool:
+        """Mark an open offline message closed by ``agent``; False when it is not open."""
         table = OfflineTicket.__table__
         async with self._engine.begin() as conn:
             result = await conn.execute(

@@ -1,10 +1,21 @@
 """Tables of the transcript store."""
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from sqlalchemy import JSON, Boolean, Column, DateTime, Float, ForeignKey, Index, Integer, String, Text, true
 from sqlalchemy.orm import declarative_base
 
-Base = declarative_base()
+if TYPE_CHECKING:  # SQLAlchemy 1.4 has no type information (mypy skips it): the base as mypy sees it
+
+    class Base:
+        """The declarative base of every table."""
+
+        __table__: Any
+        metadata: Any
+
+else:
+    Base = declarative_base()
 
 
 class Conversation(Base):

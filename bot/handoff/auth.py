@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import functools
 import hashlib
 import hmac
 import logging
 import secrets
-from typing import Any, Awaitable, Callable, Dict, Optional
+from typing import Any, Awaitable, Callable, Mapping, Optional, TypedDict
 
 import bcrypt
 from aiohttp import web
@@ -31,32 +32,48 @@ log = logging.getLogger(__name__)
 COOKIE_NAME = "taxguide_agent"
 CSRF_HEADER = "X-CSRF-Token"
 SESSION_MAX_AGE = 8 * 3600
-ROLES = ("agent", "analyst", "admin")
 AGENT_ROLES = ("agent", "admin")
-_DUMMY_HASH = bcrypt.hashpw(b"not-a-password", bcrypt.gensalt(4))
+MAX_PASSWORD_BYTES = 72  # bcrypt's limit
+
+
+class ConsoleUser(TypedDict):
+    """The signed-in console user (``request["user"]`` in views behind ``require_role``)."""
+
+    username: str
+    display_name: str
+    role: str
+    csrf_token: str
+
+
+@functools.lru_cache(maxsize=1)
+def _dummy_hash() -> bytes:
+    """A hash to check unknown usernames against, computed on first use (not at import)."""
+    return bcrypt.hashpw(b"not-a-password", bcrypt.gensalt(4))
 
 
 def hash_password(password: str, rounds: int = 12) -> str:
+    """A bcrypt hash of ``password`` (8 characters to 72 bytes)."""
     if not password or len(password) < 8:
         raise ValueError("the password must have at least 8 characters")
-    if len(password.encode("utf-8")) > 72:
+    if len(password.encode("utf-8")) > MAX_PASSWORD_BYTES:
         raise ValueError("the password must be at most 72 bytes (bcrypt's limit)")
     return bcrypt.hashpw(password.encode("utf-8"), bcrypt.gensalt(rounds)).decode("ascii")
 
 
 def check_password(password: str, hashed: Optional[str]) -> bool:
-    """Constant work whether or not the account exists."""
+    """Whether ``password`` matches ``hashed``; the same work when there is no account (``hashed`` None)."""
     try:
-        candidate = password.encode("utf-8")[:72]
+        candidate = password.encode("utf-8")[:MAX_PASSWORD_BYTES]
         if hashed is None:
-            bcrypt.checkpw(candidate, _DUMMY_HASH)
+            bcrypt.checkpw(candidate, _dummy_hash())
             return False
-        return bcrypt.checkpw(candidate, hashed.encode("ascii"))
+        return bool(bcrypt.checkpw(candidate, hashed.encode("ascii")))
     except ValueError:
         return False
 
 
 async def check_password_async(password: str, hashed: Optional[str]) -> bool:
+    """``check_password`` in a worker thread (bcrypt is slow on purpose)."""
     return await asyncio.get_running_loop().run_in_executor(None, check_password, password, hashed)
 
 
@@ -75,6 +92,7 @@ def session_key_bytes(key: Optional[str]) -> bytes:
 
 
 def setup_auth(app: web.Application, key: Optional[str], secure: bool) -> None:
+    """Install the encrypted cookie sessions of the console (scoped to /agent)."""
     storage = EncryptedCookieStorage(
         session_key_bytes(key), cookie_name=COOKIE_NAME, max_age=SESSION_MAX_AGE, httponly=True,
         samesite="Strict", secure=secure, path="/agent",
@@ -82,8 +100,9 @@ def setup_auth(app: web.Application, key: Optional[str], secure: bool) -> None:
     setup_session(app, storage)
 
 
-async def login_session(request: web.Request, account: Dict[str, Any]) -> Dict[str, str]:
-    session = await new_session(request)  # a fresh session (and identity) on every login
+async def login_session(request: web.Request, account: Mapping[str, Any]) -> ConsoleUser:
+    """Start a fresh session (and identity) for ``account``; returns the user with the new CSRF token."""
+    session = await new_session(request)
     session["user"] = account["username"]
     session["name"] = account["display_name"]
     session["role"] = account["role"]
@@ -92,7 +111,8 @@ async def login_session(request: web.Request, account: Dict[str, Any]) -> Dict[s
             "csrf_token": session["csrf"]}
 
 
-async def current_user(request: web.Request) -> Optional[Dict[str, str]]:
+async def current_user(request: web.Request) -> Optional[ConsoleUser]:
+    """The signed-in user of the request's session, or None."""
     session = await get_session(request)
     user = session.get("user")
     if not user:
@@ -101,7 +121,12 @@ async def current_user(request: web.Request) -> Optional[Dict[str, str]]:
             "csrf_token": session.get("csrf")}
 
 
-def _check_csrf(request: web.Request, user: Dict[str, str]) -> None:
+async def end_session(request: web.Request) -> None:
+    """Sign out: the session cookie is invalidated."""
+    (await get_session(request)).invalidate()
+
+
+def _check_csrf(request: web.Request, user: ConsoleUser) -> None:
     sent = request.headers.get(CSRF_HEADER, "")
     expected = user.get("csrf_token") or ""
     if not sent or not expected or not hmac.compare_digest(sent.encode(), expected.encode()):
@@ -115,6 +140,7 @@ def require_role(*roles: str) -> Callable[[Handler], Handler]:
     """Only a signed-in user with one of ``roles``; POST/PUT/DELETE also need the CSRF header."""
 
     def wrap(handler: Handler) -> Handler:
+        @functools.wraps(handler)
         async def checked(request: web.Request) -> web.StreamResponse:
             user = await current_user(request)
             if user is None:
@@ -126,8 +152,6 @@ def require_role(*roles: str) -> Callable[[Handler], Handler]:
             request["user"] = user
             return await handler(request)
 
-        checked.__name__ = handler.__name__
-        checked.__doc__ = handler.__doc__
         return checked
 
     return wrap

@@ -13,12 +13,11 @@ from __future__ import annotations
 
 import math
 import os
-import re
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import date, datetime, time, timedelta, timezone
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Dict, FrozenSet, Mapping, Optional, Tuple
+from typing import Any, Callable, Dict, FrozenSet, Mapping, Optional, Tuple
 from zoneinfo import ZoneInfo
 
 import yaml
@@ -26,6 +25,7 @@ import yaml
 POLICY_PATH = Path(__file__).resolve().parent / "policy.yml"
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 REASONS = ("requested", "not_understood", "sensitive_topic")
+_ZH_DAYS = {"mon": "周一", "tue": "周二", "wed": "周三", "thu": "周四", "fri": "周五", "sat": "周六", "sun": "周日"}
 
 
 class PolicyError(ValueError):
@@ -129,6 +129,7 @@ class HandoffPolicy:
     # ------------------------------------------------------------------ service hours
     @property
     def zone(self) -> ZoneInfo:
+        """The service's time zone."""
         return ZoneInfo(self.timezone)
 
     def _local(self, now: Optional[datetime]) -> datetime:
@@ -141,6 +142,7 @@ class HandoffPolicy:
         return DAYS[day.weekday()] in self.days and day not in self.holidays
 
     def in_service_hours(self, now: Optional[datetime] = None) -> bool:
+        """Whether officers are on duty at ``now`` (the current time when None)."""
         if self.always_open:
             return True
         local = self._local(now)
@@ -162,8 +164,10 @@ class HandoffPolicy:
         return local + timedelta(days=1)
 
     def reply_by(self, now: Optional[datetime] = None) -> datetime:
-        """The promised reply time of an offline message: ``reply_within_hours`` of service time
-        after it is left (counted from the next opening when the service is closed)."""
+        """The promised reply time of an offline message left at ``now``.
+
+        That is ``reply_within_hours`` of service time, counted from the next opening when the service is closed.
+        """
         local = self._local(now)
         if self.always_open:
             return local + timedelta(hours=self.reply_within_hours)
@@ -183,8 +187,7 @@ class HandoffPolicy:
         if language == "zh":
             if self.always_open:
                 return "全天"
-            names = {"mon": "周一", "tue": "周二", "wed": "周三", "thu": "周四", "fri": "周五", "sat": "周六", "sun": "周日"}
-            days = "、".join(names.get(d, d) for d in self.days)
+            days = "、".join(_ZH_DAYS.get(d, d) for d in self.days)
             zone = "北京时间" if self.timezone == "Asia/Shanghai" else self.timezone
             return f"{days} {self.open_at:%H:%M}-{self.close_at:%H:%M}（{zone}）"
         if self.always_open:
@@ -200,7 +203,8 @@ class HandoffPolicy:
         return int(rounds * self.average_handle_seconds)
 
 
-_ENV = {
+_Parse = Callable[[Any, str], Any]
+_ENV: Dict[str, Tuple[str, _Parse]] = {
     "HANDOFF_FAILED_TURNS": ("trigger_failed_turns", lambda v, n: _int(v, n)),
     "HANDOFF_REQUEST_HUMAN": ("trigger_request_human", _bool),
     "HANDOFF_SENSITIVE_TOPICS": ("trigger_sensitive_topics", _bool),
@@ -231,7 +235,8 @@ def _days(value: Any, name: str) -> Tuple[str, ...]:
 
 def _holidays(value: Any, name: str) -> FrozenSet[date]:
     try:
-        return frozenset(d if isinstance(d, date) else date.fromisoformat(str(d)) for d in (value if isinstance(value, (list, tuple)) else _list(value)))
+        items = value if isinstance(value, (list, tuple)) else _list(value)
+        return frozenset(d if isinstance(d, date) else date.fromisoformat(str(d)) for d in items)
     except ValueError:
         raise PolicyError(f"{name} must be ISO dates (YYYY-MM-DD)") from None
 
@@ -247,9 +252,11 @@ def _from_mapping(data: Mapping[str, Any]) -> HandoffPolicy:
     capacity, queue, presence, offline = section("capacity"), section("queue"), section("presence"), section("offline")
     base = HandoffPolicy()
     return HandoffPolicy(
-        trigger_request_human=_bool(triggers.get("request_human", base.trigger_request_human), "triggers.request_human"),
+        trigger_request_human=_bool(triggers.get("request_human", base.trigger_request_human),
+                                    "triggers.request_human"),
         trigger_failed_turns=_int(triggers.get("failed_turns", base.trigger_failed_turns), "triggers.failed_turns"),
-        trigger_sensitive_topics=_bool(triggers.get("sensitive_topics", base.trigger_sensitive_topics), "triggers.sensitive_topics"),
+        trigger_sensitive_topics=_bool(triggers.get("sensitive_topics", base.trigger_sensitive_topics),
+                                       "triggers.sensitive_topics"),
         sensitive_article_ids=frozenset(_list(sensitive.get("article_ids"))),
         timezone=str(hours.get("timezone", base.timezone)),
         always_open=_bool(hours.get("always_open", False), "service_hours.always_open"),
@@ -259,12 +266,16 @@ def _from_mapping(data: Mapping[str, Any]) -> HandoffPolicy:
         holidays=_holidays(hours.get("holidays") or [], "service_hours.holidays"),
         capacity_per_agent=_int(capacity.get("per_agent", base.capacity_per_agent), "capacity.per_agent", 1),
         max_waiting=_int(capacity.get("max_waiting", base.max_waiting), "capacity.max_waiting", 1),
-        average_handle_seconds=_float(queue.get("average_handle_seconds", base.average_handle_seconds), "queue.average_handle_seconds"),
+        average_handle_seconds=_float(queue.get("average_handle_seconds", base.average_handle_seconds),
+                                      "queue.average_handle_seconds"),
         presence_ttl_seconds=_float(presence.get("ttl_seconds", base.presence_ttl_seconds), "presence.ttl_seconds"),
-        heartbeat_seconds=_float(presence.get("heartbeat_seconds", base.heartbeat_seconds), "presence.heartbeat_seconds"),
-        disconnect_grace_seconds=_float(presence.get("disconnect_grace_seconds", base.disconnect_grace_seconds), "presence.disconnect_grace_seconds"),
+        heartbeat_seconds=_float(presence.get("heartbeat_seconds", base.heartbeat_seconds),
+                                 "presence.heartbeat_seconds"),
+        disconnect_grace_seconds=_float(presence.get("disconnect_grace_seconds", base.disconnect_grace_seconds),
+                                        "presence.disconnect_grace_seconds"),
         sweep_seconds=_float(presence.get("sweep_seconds", base.sweep_seconds), "presence.sweep_seconds"),
-        reply_within_hours=_float(offline.get("reply_within_hours", base.reply_within_hours), "offline.reply_within_hours"),
+        reply_within_hours=_float(offline.get("reply_within_hours", base.reply_within_hours),
+                                  "offline.reply_within_hours"),
     )
 
 

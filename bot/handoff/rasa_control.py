@@ -10,27 +10,29 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Callable, Optional, Sequence
+from typing import Callable, Dict, Optional, Sequence
 from urllib.parse import quote
 
 import aiohttp
 
-try:  # the same worker choice as the REST forwarding (several Rasa workers, consistent hash)
-    from bot.rasa_client import pick_worker
-except ImportError:  # pragma: no cover - older gateway without workers
-    def pick_worker(workers, conversation_id):  # type: ignore[no-redef]
-        return workers[0]
+from bot.rasa_client import pick_worker
 
 log = logging.getLogger(__name__)
 
 
+def _nothing() -> None:
+    """Count nothing (the default error counter)."""
+
+
 class RasaControl:
+    """Appends pause and resume events to a conversation's tracker on the Rasa worker it sticks to."""
+
     def __init__(
-        self, session: Callable[[], aiohttp.ClientSession], workers: "Sequence[str] | str", token: Optional[str],
-        on_error: Callable[[], None] = lambda: None, timeout: float = 3.0,
+        self, session: Callable[[], aiohttp.ClientSession], workers: Sequence[str], token: Optional[str],
+        on_error: Callable[[], None] = _nothing, timeout: float = 3.0,
     ) -> None:
         self._session = session
-        self._workers = tuple(w.rstrip("/") for w in ([workers] if isinstance(workers, str) else workers))
+        self._workers = tuple(w.rstrip("/") for w in workers)
         self._token = token
         self._on_error = on_error
         self._timeout = aiohttp.ClientTimeout(total=timeout, connect=min(1.0, timeout))
@@ -38,7 +40,7 @@ class RasaControl:
     async def _event(self, conversation_id: str, event: str) -> bool:
         base = pick_worker(self._workers, conversation_id)
         url = f"{base}/conversations/{quote(conversation_id, safe='')}/tracker/events"
-        params = {"include_events": "NONE"}
+        params: Dict[str, str] = {"include_events": "NONE"}
         if self._token:
             params["token"] = self._token
         try:
@@ -53,7 +55,9 @@ class RasaControl:
         return False
 
     async def pause(self, conversation_id: str) -> bool:
+        """Stop Rasa answering the conversation (an officer holds it); False when Rasa could not be told."""
         return await self._event(conversation_id, "pause")
 
     async def resume(self, conversation_id: str) -> bool:
+        """Let Rasa answer the conversation again; False when Rasa could not be told."""
         return await self._event(conversation_id, "resume")
