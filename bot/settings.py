@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Mapping, Optional, Tuple
 
 from bot.analytics.settings import AnalyticsSettings
+from bot.handoff.policy import HandoffPolicy, load_policy
 from bot.wechat.settings import WeChatSettings
 from knowledge.env import Env, SettingsError
 
@@ -65,6 +66,7 @@ class Settings:
     # the subsystems' own sections; None: their defaults (no environment read)
     analytics: Optional[AnalyticsSettings] = None
     wechat: WeChatSettings = field(default_factory=WeChatSettings)
+    handoff_policy: Optional[HandoffPolicy] = None  # None: policy.yml without overrides
 
     @property
     def analytics_settings(self) -> AnalyticsSettings:
@@ -114,5 +116,6 @@ class Settings:
             bcrypt_rounds=read.integer("BCRYPT_ROUNDS", cls.bcrypt_rounds),
             analytics=AnalyticsSettings.from_env(database_url, env),
             wechat=WeChatSettings.from_env(env),
+            handoff_policy=load_policy(env),
         )
 

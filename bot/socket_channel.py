@@ -65,7 +65,7 @@ def to_socket_events(item: BotMessage) -> List[Dict[str, Any]]:
 class SocketTaxpayers:
     """Delivers handoff and survey messages to the taxpayer sockets connected to this instance.
 
-    A ``bot.handoff.manager.TaxpayerSubscriber``: the handoff fan-out calls it on every instance; a room
+    A ``bot.handoff.fanout.TaxpayerSubscriber``: the handoff fan-out calls it on every instance; a room
     with no socket here is a no-op.
     """
 

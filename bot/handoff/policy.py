@@ -1,10 +1,10 @@
 """The escalation policy of the live-agent handoff, in one place.
 
 Loaded from ``bot/handoff/policy.yml`` (or the file named by ``TAXGUIDE_HANDOFF_POLICY``) with
-environment overrides. Used by the gateway and by the action server alike, so it must not
-import aiohttp or anything heavy: only the standard library and PyYAML.
+``HANDOFF_*`` environment overrides, once, by ``bot.settings.Settings.from_env``. The gateway alone
+decides and words a handoff; the action server only announces the request.
 
-    policy = load_policy()
+    policy = load_policy(env)
     policy.escalation_reason(custom_payload)  -> "requested" | "not_understood" | "sensitive_topic" | None
     policy.in_service_hours(now)              -> bool
     policy.next_opening(now), policy.reply_by(now), policy.expected_wait_seconds(position, online_agents)
@@ -12,15 +12,15 @@ import aiohttp or anything heavy: only the standard library and PyYAML.
 from __future__ import annotations
 
 import math
-import os
 from dataclasses import dataclass, replace
 from datetime import date, datetime, time, timedelta, timezone
-from functools import lru_cache
 from pathlib import Path
 from typing import Any, Callable, Dict, FrozenSet, Mapping, Optional, Tuple
 from zoneinfo import ZoneInfo
 
 import yaml
+
+from knowledge.env import Env
 
 POLICY_PATH = Path(__file__).resolve().parent / "policy.yml"
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -281,8 +281,8 @@ def _from_mapping(data: Mapping[str, Any]) -> HandoffPolicy:
 
 def load_policy(env: Optional[Mapping[str, str]] = None, path: Optional[Path] = None) -> HandoffPolicy:
     """The policy from its YAML file with ``HANDOFF_*`` environment overrides applied."""
-    env = os.environ if env is None else env
-    path = path or Path(env.get("TAXGUIDE_HANDOFF_POLICY") or POLICY_PATH)
+    read = Env(env)
+    path = path or Path(read.text("TAXGUIDE_HANDOFF_POLICY") or POLICY_PATH)
     try:
         data = yaml.safe_load(Path(path).read_text("utf-8")) or {}
     except OSError as exc:
@@ -292,9 +292,9 @@ def load_policy(env: Optional[Mapping[str, str]] = None, path: Optional[Path] = 
     policy = _from_mapping(data)
     overrides: Dict[str, Any] = {}
     for name, (attr, parse) in _ENV.items():
-        raw = env.get(name)
-        if raw is not None and raw.strip() != "":
-            overrides[attr] = parse(raw.strip(), name)
+        raw = read.text(name)
+        if raw is not None:
+            overrides[attr] = parse(raw, name)
     policy = replace(policy, **overrides)
     try:
         policy.zone
@@ -304,8 +304,3 @@ def load_policy(env: Optional[Mapping[str, str]] = None, path: Optional[Path] = 
         raise PolicyError("service_hours.open must be before service_hours.close")
     return policy
 
-
-@lru_cache(maxsize=1)
-def get_policy() -> HandoffPolicy:
-    """The process-wide policy (the action server's; the gateway keeps its own in the app)."""
-    return load_policy()

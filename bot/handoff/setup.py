@@ -55,7 +55,7 @@ def setup_handoff(
     owned = store is None
     shared = store if store is not None else _store(settings)
     app[HANDOFF_STORE] = shared
-    app[HANDOFF_POLICY] = policy or load_policy()
+    app[HANDOFF_POLICY] = policy or settings.handoff_policy or load_policy({})
     if routing is None:
         app[ROUTING] = StoreRouting(shared)
     app[KNOWLEDGE_SEARCH] = KnowledgeSearch()

@@ -36,6 +36,9 @@ def _text(body: Dict[str, Any], request: web.Request, name: str = "text") -> str
 # --------------------------------------------------------------------------- taxpayer
 
 
+#: Row ids are 64-bit integers in SQLite and PostgreSQL (BIGINT); a larger number names no row.
+MAX_ID = 2**63 - 1
+
 async def taxpayer_status(request: web.Request) -> web.Response:
     """The handoff state of the bearer's conversation (queue position, expected wait, agent)."""
     return _json(await request.app[HANDOFF].taxpayers.status(conversation_owner(request)))
@@ -53,6 +56,8 @@ async def taxpayer_messages(request: web.Request) -> web.Response:
         after = int(request.query.get("after", "0"))
     except ValueError:
         raise ApiError(400, "invalid_cursor", "after must be an integer message id") from None
+    if not -MAX_ID <= after <= MAX_ID:
+        raise ApiError(400, "invalid_cursor", "after is not a message id")
     return _json(await request.app[HANDOFF].taxpayers.messages(conv, after))
 
 
@@ -203,6 +208,8 @@ async def close_ticket(request: web.Request) -> web.Response:
         ticket_id = int(request.match_info["ticket_id"])
     except ValueError:
         raise ApiError(404, "not_found", "no such ticket") from None
+    if not 0 < ticket_id <= MAX_ID:
+        raise ApiError(404, "not_found", "no such ticket")
     await request.app[HANDOFF].agents.close_ticket(ticket_id, request["user"]["username"])
     return _json({"closed": True})
 

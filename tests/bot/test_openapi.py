@@ -17,6 +17,7 @@ from aiohttp import web
 import bot
 from bot.app import create_app
 from bot.settings import Settings
+from bot.wechat.settings import WeChatSettings
 
 SPEC_PATH = Path(bot.__file__).resolve().parent / "openapi.yaml"
 METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
@@ -49,13 +50,10 @@ def served(app: web.Application) -> Set[Operation]:
 def gateway(monkeypatch: pytest.MonkeyPatch, wechat: bool = False,
             static_dir: Optional[Path] = None) -> web.Application:
     """The app as configured in production (not started: routes exist once it is built)."""
-    for name in ("WECHAT_TOKEN", "WECHAT_APP_ID", "WECHAT_APP_SECRET", "WECHAT_ENCODING_AES_KEY"):
-        monkeypatch.delenv(name, raising=False)
-    if wechat:  # /wechat exists only with a token and an AppID
-        monkeypatch.setenv("WECHAT_TOKEN", "wechat-test-token")
-        monkeypatch.setenv("WECHAT_APP_ID", "wx0123456789abcdef")
+    # /wechat exists only with a token and an AppID
+    env = {"WECHAT_TOKEN": "wechat-test-token", "WECHAT_APP_ID": "wx0123456789abcdef"} if wechat else {}
     settings = Settings(session_secret="s" * 32, session_key="openapi-test-session-key",
-                        database_url="sqlite+aiosqlite:///:memory:")
+                        database_url="sqlite+aiosqlite:///:memory:", wechat=WeChatSettings.from_env(env))
     return create_app(replace(settings, static_dir=static_dir) if static_dir else settings)
 
 
