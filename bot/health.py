@@ -2,11 +2,14 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any, Awaitable, Callable, Dict, Optional, Sequence
+from typing import TYPE_CHECKING, Any, Awaitable, Callable, Dict, Optional, Sequence
 
 import aiohttp
 
 from bot.db.repository import TranscriptRepository
+
+if TYPE_CHECKING:
+    from redis.asyncio import Redis
 
 Check = Callable[[], Awaitable[None]]
 
@@ -20,7 +23,7 @@ class HealthService:
         rasa_urls: Sequence[str],
         action_server_url: str,
         transcripts: TranscriptRepository,
-        redis: Optional[Any],
+        redis: Optional["Redis[bytes]"],
         timeout: float,
     ) -> None:
         self._http = http
@@ -29,8 +32,15 @@ class HealthService:
             "rasa": lambda: self._all(url.rstrip("/") + "/" for url in rasa_urls),
             "action_server": lambda: self._get(action_server_url.rstrip("/") + "/health"),
             "database": transcripts.ping,
-            "redis": (lambda: redis.ping()) if redis is not None else None,
+            "redis": self._redis_check(redis) if redis is not None else None,
         }
+
+    @staticmethod
+    def _redis_check(redis: "Redis[bytes]") -> Check:
+        async def ping() -> None:
+            await redis.ping()
+
+        return ping
 
     async def _get(self, url: str) -> None:
         timeout = aiohttp.ClientTimeout(total=self._timeout, connect=min(1.0, self._timeout))

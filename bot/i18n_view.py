@@ -16,12 +16,12 @@ from typing import Dict
 
 from aiohttp import web
 
+from bot.keys import I18N_JS
 from knowledge import catalogue
 from knowledge.text import LANGUAGES
 
 AREAS = ("page", "console", "dashboard")
 MAX_AGE_SECONDS = 300
-I18N_JS = web.AppKey("i18n_js", bytes)
 
 
 def texts() -> Dict[str, Dict[str, Dict[str, str]]]:

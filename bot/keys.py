@@ -47,6 +47,7 @@ REDIS: web.AppKey[Optional["Redis[bytes]"]] = web.AppKey("redis")  # None withou
 THROTTLE = web.AppKey("throttle", Throttle)
 SERVICE = web.AppKey("service", ConversationService)
 HEALTH = web.AppKey("health", HealthService)
+I18N_JS = web.AppKey("i18n_js", bytes)  # the pages' texts as a script (bot/i18n_view.py)
 
 # live-agent handoff (bot/handoff)
 HANDOFF = web.AppKey("handoff", HandoffManager)
