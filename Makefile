@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test train validate nlu-eval bench bench-gateway bench-handoff bench-analytics demo-data eval kb-report clean
+.PHONY: install run run-cluster test train validate nlu-eval bench bench-gateway bench-handoff bench-analytics demo-data eval kb-report clean
 
 install: $(STAMP)
 
@@ -14,6 +14,9 @@ $(STAMP): requirements.lock requirements-nodeps.txt pyproject.toml scripts/boots
 
 run: install
 	$(PY) -m scripts.stack run
+
+run-cluster: install
+	$(PY) -m scripts.cluster run
 
 test: install
 	bash scripts/test.sh

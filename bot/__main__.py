@@ -22,7 +22,8 @@ def main() -> None:
     """Run the gateway with settings from the environment."""
     settings = Settings.from_env()
     configure_logging(settings.log_level)
-    web.run_app(create_app(settings), host=settings.host, port=settings.port)
+    # SIGTERM: stop accepting, close consoles and sockets (on_shutdown), then give requests 10 s
+    web.run_app(create_app(settings), host=settings.host, port=settings.port, shutdown_timeout=10.0)
 
 
 if __name__ == "__main__":

@@ -28,8 +28,8 @@ class HealthService:
     ) -> None:
         self._http = http
         self._timeout = timeout
+        self._rasa_urls = [url.rstrip("/") for url in rasa_urls]
         self._checks: Dict[str, Optional[Check]] = {
-            "rasa": lambda: self._all(url.rstrip("/") + "/" for url in rasa_urls),
             "action_server": lambda: self._get(action_server_url.rstrip("/") + "/health"),
             "database": transcripts.ping,
             "redis": self._redis_check(redis) if redis is not None else None,
@@ -48,9 +48,20 @@ class HealthService:
             if resp.status != 200:
                 raise RuntimeError(f"HTTP {resp.status}")
 
-    async def _all(self, urls: Any) -> None:
-        """Every Rasa worker must answer: a conversation pinned to a dead one would only get apologies."""
-        await asyncio.gather(*(self._get(url) for url in urls))
+    async def _rasa(self) -> Dict[str, Any]:
+        """Each Rasa worker's status; ``degraded`` while some answer (their conversations fail over), else down."""
+        results = await asyncio.gather(*(self._run(self._root(url)) for url in self._rasa_urls))
+        up = sum(result["status"] == "ok" for result in results)
+        status = "ok" if up == len(results) else ("degraded" if up else "down")
+        if len(results) == 1:
+            return results[0]
+        return {"status": status, "workers": dict(zip(self._rasa_urls, results))}
+
+    def _root(self, url: str) -> Check:
+        async def get() -> None:
+            await self._get(url + "/")
+
+        return get
 
     async def _run(self, check: Optional[Check]) -> Dict[str, str]:
         if check is None:
@@ -64,9 +75,13 @@ class HealthService:
         return {"status": "ok"}
 
     async def check(self) -> Dict[str, Any]:
-        """``{"status": "ok"|"down", "checks": {name: {"status": ...}}}``."""
+        """``{"status": "ok"|"down", "checks": {name: {"status": ...}}}``.
+
+        The gateway is healthy (can serve) while every dependency answers, Rasa included when only some
+        of its workers do (``degraded``: their conversations go to the next worker).
+        """
         names = list(self._checks)
-        results = await asyncio.gather(*(self._run(self._checks[n]) for n in names))
-        checks = dict(zip(names, results))
-        healthy = all(r["status"] in ("ok", "not_configured") for r in results)
+        rasa, *results = await asyncio.gather(self._rasa(), *(self._run(self._checks[n]) for n in names))
+        checks: Dict[str, Dict[str, Any]] = {"rasa": rasa, **dict(zip(names, results))}
+        healthy = all(r["status"] in ("ok", "not_configured", "degraded") for r in checks.values())
         return {"status": "ok" if healthy else "down", "checks": checks}

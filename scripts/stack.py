@@ -194,6 +194,7 @@ def stop(processes: List[subprocess.Popen[bytes]]) -> None:
             process.wait(timeout=max(0.1, deadline - time.monotonic()))
         except subprocess.TimeoutExpired:
             os.killpg(process.pid, signal.SIGKILL)
+            process.wait()  # reap it: no zombie left behind
 
 
 def start_stack(env: Dict[str, str], ports: Ports, model: Path, gateway: bool = True,
@@ -214,7 +215,7 @@ def start_stack(env: Dict[str, str], ports: Ports, model: Path, gateway: bool = 
         commands.append([*rasa, "run", "--model", str(model), "--endpoints", str(endpoints),
                          "--credentials", "credentials.yml", "--port", str(port), "--interface", "127.0.0.1",
                          # the HTTP API lets the gateway pause/resume a conversation during a live-agent handoff
-                         "--enable-api", "--auth-token", env["RASA_TOKEN"]])
+                         "--enable-api", f"--auth-token={env['RASA_TOKEN']}"])  # "=": a token may start with -
     rasa_urls = ",".join(f"http://127.0.0.1:{port}" for port in ports.rasa_ports)
     gateway_env = dict(env, PORT=str(ports.gateway), RASA_URL=f"http://127.0.0.1:{ports.rasa}",
                        RASA_URLS=rasa_urls, ACTION_SERVER_URL=f"http://127.0.0.1:{ports.actions}")

@@ -80,4 +80,11 @@ def setup_handoff(
         if owned:
             await shared.close()
 
+    async def close_consoles(app: web.Application) -> None:  # an on_shutdown signal handler
+        """On shutdown, before waiting for open requests: consoles reconnect (1001) to another instance."""
+        manager = app.get(HANDOFF)
+        if manager is not None:
+            await manager.console.close_all()
+
     app.cleanup_ctx.append(handoff_ctx)
+    app.on_shutdown.append(close_consoles)  # type: ignore[arg-type]  # aiosignal 1.4 types Signal differently
