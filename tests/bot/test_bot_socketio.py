@@ -44,6 +44,8 @@ class Peer:
             if task is not None and not task.done():
                 task.cancel()
                 await asyncio.gather(task, return_exceptions=True)
+            if self.sio.eio.http is not None and not self.sio.eio.http.closed:  # a long-poll cut off mid-request
+                await self.sio.eio.http.close()
 
     async def next(self, timeout: float = 5) -> Tuple[str, Any]:
         return await asyncio.wait_for(self.events.get(), timeout)

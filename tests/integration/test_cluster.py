@@ -190,6 +190,8 @@ class Taxpayer:
         if task is not None and not task.done():
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
+        if self.sio.eio.http is not None and not self.sio.eio.http.closed:  # a long-poll cut off mid-request
+            await self.sio.eio.http.close()
 
 
 class Officer:
