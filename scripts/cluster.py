@@ -305,12 +305,15 @@ class Cluster:
         self.secrets = shared_secrets(self.state)
         base = {k: v for k, v in env.items() if k not in PER_MEMBER}
         base.update(self.secrets, REDIS_URL=redis_url, DATABASE_URL=database_url)
+        #: what Rasa shows the action servers (endpoints files, mode 0600); new for each cluster
+        self.action_token = Env(env).text("ACTION_SERVER_TOKEN") or secrets.token_urlsafe(24)
         python = str(stack.VENV_BIN / "python")
         logs = self.state / "logs"
         self.members: Dict[str, Member] = {}
         for index, port in enumerate(ports.actions, start=1):
             self._add(Member(f"actions-{index}", [python, "-m", "actions.server", "--port", str(port)],
-                             dict(base, ACTION_SERVER_PORT=str(port)), f"http://127.0.0.1:{port}/health",
+                             dict(base, ACTION_SERVER_PORT=str(port), ACTION_SERVER_TOKEN=self.action_token),
+                             f"http://127.0.0.1:{port}/health",
                              logs / f"actions-{index}.log"))
         worker_env = dict(base)
         # one TensorFlow thread per worker: the workers share the cores instead of each taking all of them
@@ -318,11 +321,8 @@ class Cluster:
         worker_env.setdefault("TF_INTER_OP_PARALLELISM_THREADS", "1")
         for index, (port, actions) in enumerate(zip(ports.rasa, ports.actions), start=1):
             endpoints = stack.write_endpoints(stack.Ports(port, actions, 0), redis_url,
-                                              self.state / f"endpoints-{index}.yml")
-            command = [str(stack.VENV_BIN / "rasa"), "run", "--model", str(model), "--endpoints", str(endpoints),
-                       "--credentials", "credentials.yml", "--port", str(port), "--interface", "127.0.0.1",
-                       # "=": a token may start with "-", which argparse would take for an option
-                       "--enable-api", f"--auth-token={self.secrets['RASA_TOKEN']}"]
+                                              self.state / f"endpoints-{index}.yml", self.action_token)
+            command = stack.rasa_command(model, endpoints, port)  # the API token comes from RASA_TOKEN
             self._add(Member(f"rasa-{index}", command, worker_env, f"http://127.0.0.1:{port}/",
                              logs / f"rasa-{index}.log"))
         rasa_urls = ",".join(f"http://127.0.0.1:{port}" for port in ports.rasa)

@@ -4,7 +4,12 @@
     python -m scripts.stack run          # `make run`: train if needed, start everything, wait until healthy
     python -m scripts.stack model-path   # train if needed, print the model archive's path (scripts/test.sh)
 
-The integration tests start the same stack on free ports with `running()`.
+`run` supervises the processes (scripts/supervisor.py): one that exits is restarted with backoff while the
+others keep serving; SIGTERM or Ctrl-C stops them all. Each run keeps its generated files (Rasa's endpoints
+file, which holds the action server's secret, and the supervisor's status.json) in var/run-<pid>/, removed
+when it stops. The integration tests start the same stack on free ports with `running()`, which stops at
+the first process that exits (a test should see a crash, not a restart) and keeps its files in a temporary
+folder of its own.
 """
 
 from __future__ import annotations
@@ -14,10 +19,13 @@ import hashlib
 import json
 import os
 import secrets
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -29,6 +37,7 @@ from typing import IO, Dict, Iterator, List, Optional, cast
 from urllib.parse import urlparse
 
 from knowledge.env import Env, SettingsError, apply_offline_defaults
+from scripts.supervisor import Child, Supervisor, terminate
 
 ROOT = Path(__file__).resolve().parent.parent
 VENV_BIN = Path(sys.executable).parent
@@ -120,12 +129,52 @@ def health_checks(ports: Ports, gateway: bool) -> Dict[str, str]:
     return checks
 
 
-def write_endpoints(ports: Ports, redis_url: Optional[str], path: Optional[Path] = None) -> Path:
-    """Write Rasa's endpoints file (default var/endpoints.yml) and return its path.
+def run_dir(base: Optional[Path] = None) -> Path:
+    """This process's folder for generated files, ``var/run-<pid>`` (mode 0700, created when missing).
 
-    It names the action server's URL, and Redis tracker and lock stores when ``redis_url`` is set.
+    Folders of earlier runs whose process is gone are removed first.
+    """
+    base = base or VAR
+    base.mkdir(parents=True, exist_ok=True)
+    for stale in base.glob("run-*"):
+        pid = stale.name.removeprefix("run-")
+        if pid.isdigit() and int(pid) != os.getpid() and not process_exists(int(pid)):
+            shutil.rmtree(stale, ignore_errors=True)
+    path = base / f"run-{os.getpid()}"
+    path.mkdir(mode=0o700, exist_ok=True)
+    return path
+
+
+def process_exists(pid: int) -> bool:
+    """Whether a process with this id runs (perhaps as another user)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def write_private(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` readable by its owner only (mode 0600, also when the file existed)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(descriptor, 0o600)
+    with os.fdopen(descriptor, "w") as out:
+        out.write(text)
+
+
+def write_endpoints(ports: Ports, redis_url: Optional[str], path: Optional[Path] = None,
+                    action_token: Optional[str] = None) -> Path:
+    """Write Rasa's endpoints file (default ``run_dir()/endpoints.yml``, mode 0600) and return its path.
+
+    It names the action server's URL with the ``Authorization: Bearer`` header of ``action_token`` when
+    given, and Redis tracker and lock stores when ``redis_url`` is set.
     """
     lines = ["action_endpoint:", f'  url: "http://127.0.0.1:{ports.actions}/webhook"']
+    if action_token:
+        lines += ["  headers:", f"    Authorization: {json.dumps('Bearer ' + action_token)}"]
     if redis_url:
         url = urlparse(redis_url)
         db = (url.path or "/0").lstrip("/") or "0"
@@ -134,10 +183,18 @@ def write_endpoints(ports: Ports, redis_url: Optional[str], path: Optional[Path]
             common.append(f"  password: {json.dumps(url.password)}")  # a JSON string is a YAML string
         lines += ["tracker_store:", "  type: redis", *common, "  key_prefix: taxguide", "  record_exp: 86400"]
         lines += ["lock_store:", "  type: redis", *common, "  key_prefix: taxguide"]
-    path = path or VAR / "endpoints.yml"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("\n".join(lines) + "\n")
+    path = path or run_dir() / "endpoints.yml"
+    write_private(path, "\n".join(lines) + "\n")  # the action server's secret, Redis's password
     return path
+
+
+def rasa_command(model: Path, endpoints: Path, port: int) -> List[str]:
+    """One Rasa worker: `rasa run --enable-api` on the loopback address, its API token read from RASA_TOKEN.
+
+    The token is not on the command line (``ps`` shows that to every user): scripts/rasa_worker.py adds it.
+    """
+    return [str(VENV_BIN / "python"), "-m", "scripts.rasa_worker", "--model", str(model), "--endpoints",
+            str(endpoints), "--credentials", "credentials.yml", "--port", str(port), "--interface", "127.0.0.1"]
 
 
 def healthy(url: str) -> bool:
@@ -183,56 +240,56 @@ def warm_up(rasa_port: int) -> None:
             print(f"  warm-up message failed: {error}", file=sys.stderr)
 
 
+def warm_up_all(rasa_ports: List[int]) -> None:
+    """`warm_up` each Rasa worker."""
+    for port in rasa_ports:
+        warm_up(port)
+
+
 def stop(processes: List[subprocess.Popen[bytes]]) -> None:
     """Stop each process and its children: SIGTERM, then SIGKILL after 15 seconds."""
-    for process in processes:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGTERM)
-    deadline = time.monotonic() + 15
-    for process in processes:
-        try:
-            process.wait(timeout=max(0.1, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()  # reap it: no zombie left behind
+    terminate(processes, grace=15)
 
 
-def start_stack(env: Dict[str, str], ports: Ports, model: Path, gateway: bool = True,
-                log: Optional[IO[str]] = None) -> List[subprocess.Popen[bytes]]:
-    """Start the action server, `ports.workers` Rasa servers and (when present) the gateway.
+def stack_children(env: Dict[str, str], ports: Ports, model: Path, directory: Path, gateway: bool = True,
+                   log: Optional[IO[str]] = None) -> List[Child]:
+    """The action server, `ports.workers` Rasa servers and (when asked and present) the gateway, not started.
 
-    With several workers the gateway routes each conversation to one of them by a consistent hash of
-    its id (RASA_URLS); with REDIS_URL they also share the Redis tracker and lock stores. Sets
-    ``env["RASA_TOKEN"]`` when unset. With ``log``, the processes' output goes there instead of the terminal.
+    Each is named as in `health_checks`. The endpoints file goes to ``directory``. With several workers the
+    gateway routes each conversation to one of them by a consistent hash of its id (RASA_URLS); with
+    REDIS_URL they also share the Redis tracker and lock stores. Sets ``env["RASA_TOKEN"]`` when unset; the
+    action server's secret is ACTION_SERVER_TOKEN, else a new one. With ``log``, the processes' output goes
+    there instead of the terminal.
     """
-    endpoints = write_endpoints(ports, Env(env).text("REDIS_URL"))
-    if not Env(env).text("RASA_TOKEN"):  # Rasa's HTTP API token, shared with the gateway (bot/handoff/rasa_control.py)
+    read = Env(env)
+    action_token = read.text("ACTION_SERVER_TOKEN") or secrets.token_urlsafe(24)
+    endpoints = write_endpoints(ports, read.text("REDIS_URL"), directory / "endpoints.yml", action_token)
+    if not read.text("RASA_TOKEN"):  # Rasa's HTTP API token, shared with the gateway (bot/handoff/rasa_control.py)
         env["RASA_TOKEN"] = secrets.token_urlsafe(24)
     python = str(VENV_BIN / "python")
-    commands = [[python, "-m", "actions.server", "--port", str(ports.actions)]]
-    rasa = [str(VENV_BIN / "rasa")]
-    for port in ports.rasa_ports:
-        commands.append([*rasa, "run", "--model", str(model), "--endpoints", str(endpoints),
-                         "--credentials", "credentials.yml", "--port", str(port), "--interface", "127.0.0.1",
-                         # the HTTP API lets the gateway pause/resume a conversation during a live-agent handoff
-                         "--enable-api", f"--auth-token={env['RASA_TOKEN']}"])  # "=": a token may start with -
-    rasa_urls = ",".join(f"http://127.0.0.1:{port}" for port in ports.rasa_ports)
-    gateway_env = dict(env, PORT=str(ports.gateway), RASA_URL=f"http://127.0.0.1:{ports.rasa}",
-                       RASA_URLS=rasa_urls, ACTION_SERVER_URL=f"http://127.0.0.1:{ports.actions}")
+    checks = list(health_checks(ports, gateway=True))
+    children = [Child(checks[0], [python, "-m", "actions.server", "--port", str(ports.actions)],
+                      dict(env, ACTION_SERVER_TOKEN=action_token), ROOT, log)]
     # one worker per core: each worker's TensorFlow then uses one thread instead of all cores each
     # (less CPU per message under load; override with the TF_*_PARALLELISM_THREADS variables)
     worker_env = dict(env)
     if ports.workers > 1:
         worker_env.setdefault("TF_INTRA_OP_PARALLELISM_THREADS", "1")
         worker_env.setdefault("TF_INTER_OP_PARALLELISM_THREADS", "1")
-    errors = None if log is None else subprocess.STDOUT  # None: the terminal
-    processes = [subprocess.Popen(command, cwd=ROOT, env=env if i == 0 else worker_env, start_new_session=True,
-                                  stdout=log, stderr=errors)
-                 for i, command in enumerate(commands)]
+    for name, port in zip(checks[1:], ports.rasa_ports):
+        children.append(Child(name, rasa_command(model, endpoints, port), worker_env, ROOT, log))
     if gateway and (ROOT / "bot" / "__main__.py").exists():
-        processes.append(subprocess.Popen([python, "-m", "bot"], cwd=ROOT, env=gateway_env, start_new_session=True,
-                                          stdout=log, stderr=errors))
-    return processes
+        rasa_urls = ",".join(f"http://127.0.0.1:{port}" for port in ports.rasa_ports)
+        gateway_env = dict(env, PORT=str(ports.gateway), RASA_URL=f"http://127.0.0.1:{ports.rasa}",
+                           RASA_URLS=rasa_urls, ACTION_SERVER_URL=f"http://127.0.0.1:{ports.actions}")
+        children.append(Child("gateway", [python, "-m", "bot"], gateway_env, ROOT, log))
+    return children
+
+
+def start_stack(env: Dict[str, str], ports: Ports, model: Path, gateway: bool = True,
+                log: Optional[IO[str]] = None, directory: Optional[Path] = None) -> List[subprocess.Popen[bytes]]:
+    """Start the processes of `stack_children` unsupervised (files in ``directory``, default `run_dir()`)."""
+    return [child.spawn() for child in stack_children(env, ports, model, directory or run_dir(), gateway, log)]
 
 
 def session_secret() -> str:
@@ -245,8 +302,25 @@ def session_secret() -> str:
     return path.read_text().strip()
 
 
+def wait_up(supervisor: Supervisor, checks: Dict[str, str], timeout: float, stopping: threading.Event) -> bool:
+    """Wait until every check answers 200, restarting what exits meanwhile; False after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    pending = dict(checks)
+    while pending and not stopping.is_set():
+        supervisor.poll()
+        for name, url in list(pending.items()):
+            if healthy(url):
+                print(f"  {name} is up ({url})", flush=True)
+                del pending[name]
+        if time.monotonic() > deadline:
+            print(f"Start-up failed: not healthy after {timeout:.0f}s: {', '.join(pending)}", file=sys.stderr)
+            return False
+        stopping.wait(0.5)
+    return True
+
+
 def run(env: Dict[str, str]) -> int:
-    """`make run`: train if needed, start everything, wait until healthy, then until Ctrl-C; the exit status."""
+    """`make run`: train if needed, start and supervise everything until SIGTERM or Ctrl-C; the exit status."""
     env.setdefault("SESSION_SECRET", session_secret())
     read = Env(env)
     try:
@@ -256,40 +330,43 @@ def run(env: Dict[str, str]) -> int:
     except SettingsError as exc:
         sys.exit(str(exc))
     model = train(env)
-    processes = start_stack(env, ports, model)
-    with_gateway = len(processes) == 2 + ports.workers
-    checks = health_checks(ports, with_gateway)
-    stopping = False
+    directory = run_dir()
+    children = stack_children(env, ports, model, directory)
+    with_gateway = children[-1].name == "gateway"
+    supervisor = Supervisor(children, status_path=directory / "status.json")
+    stopping = threading.Event()
 
     def on_signal(signum: int, frame: object) -> None:  # SIGTERM stops the stack as Ctrl-C does
-        raise KeyboardInterrupt
+        stopping.set()
 
-    signal.signal(signal.SIGTERM, on_signal)
+    handlers = {signum: signal.signal(signum, on_signal) for signum in (signal.SIGINT, signal.SIGTERM)}
+    print("Starting the action server, Rasa" + (" and the gateway" if with_gateway else "")
+          + f" (state: {directory / 'status.json'}) ...", flush=True)
+    supervisor.start()
     try:
-        print("Starting the action server, Rasa" + (" and the gateway" if with_gateway else "") + " ...", flush=True)
-        wait_healthy(checks, processes, timeout=startup_timeout)
-        for port in ports.rasa_ports:
-            warm_up(port)
-        if with_gateway:
-            print(f"\nTaxGuide is ready. Chat at http://localhost:{ports.gateway}/  (Ctrl-C stops everything)")
-        else:
-            print(f"\nTaxGuide is ready. REST channel: POST http://localhost:{ports.rasa}/webhooks/rest/webhook"
-                  "  (Ctrl-C stops)")
-        while all(p.poll() is None for p in processes):
-            time.sleep(1)
-        print("A service stopped unexpectedly; stopping the others.", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        stopping = True
-        print("\nStopping ...", flush=True)
+        if not wait_up(supervisor, health_checks(ports, with_gateway), startup_timeout, stopping):
+            return 1
+        # warmed up in the background: a SIGTERM meanwhile is not held up by a slow first answer
+        warming = threading.Thread(target=warm_up_all, args=(ports.rasa_ports,), daemon=True)
+        warming.start()
+        while warming.is_alive() and not stopping.wait(0.5):
+            supervisor.poll()
+        if not stopping.is_set():
+            if with_gateway:
+                print(f"\nTaxGuide is ready. Chat at http://localhost:{ports.gateway}/  (Ctrl-C stops everything)")
+            else:
+                print(f"\nTaxGuide is ready. REST channel: POST http://localhost:{ports.rasa}/webhooks/rest/webhook"
+                      "  (Ctrl-C stops)")
+        while not stopping.wait(0.5):
+            supervisor.poll()
         return 0
-    except RuntimeError as error:
-        print(f"Start-up failed: {error}", file=sys.stderr)
-        return 1
     finally:
-        stop(processes)
-        if stopping:
-            print("Stopped.")
+        print("\nStopping ...", flush=True)
+        supervisor.stop()
+        shutil.rmtree(directory, ignore_errors=True)
+        for signum, handler in handlers.items():
+            signal.signal(signum, handler)
+        print("Stopped.")
 
 
 def free_port() -> int:
@@ -304,18 +381,21 @@ def running(env: Dict[str, str], gateway: bool, model: Optional[Path] = None,
             timeout: float = 300) -> Iterator[Ports]:
     """The stack on free ports until the block ends (used by the integration tests); yields the ports.
 
-    The model is ``model``, else TAXGUIDE_MODEL, else the current one (trained if needed).
+    Unsupervised: a process that exits fails the start-up (`wait_healthy`) instead of being restarted. The
+    generated files are in a temporary folder of this call. The model is ``model``, else TAXGUIDE_MODEL, else
+    the current one (trained if needed).
     """
     given = Env(env).text("TAXGUIDE_MODEL")
     model = model or (Path(given) if given else train(env))
     ports = Ports(free_port(), free_port(), free_port())
-    processes = start_stack(env, ports, model, gateway=gateway)
-    try:
-        wait_healthy(health_checks(ports, gateway), processes, timeout=timeout)
-        warm_up(ports.rasa)
-        yield ports
-    finally:
-        stop(processes)
+    with tempfile.TemporaryDirectory(prefix="taxguide-run-") as directory:  # never the running stack's files
+        processes = start_stack(env, ports, model, gateway=gateway, directory=Path(directory))
+        try:
+            wait_healthy(health_checks(ports, gateway), processes, timeout=timeout)
+            warm_up(ports.rasa)
+            yield ports
+        finally:
+            stop(processes)
 
 
 def main() -> int:

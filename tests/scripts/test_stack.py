@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import socket
+import stat
+import subprocess
+import sys
+import time
 from pathlib import Path
-from typing import Any, Dict
+from typing import Any, Dict, List, Optional
 
 import pytest
 import yaml
+from rasa.utils.endpoints import read_endpoint_config
 
-from scripts import stack
+from scripts import rasa_worker, stack
 
 PORTS = stack.Ports(rasa=5005, actions=5055, gateway=8000)
 
@@ -84,11 +90,139 @@ def test_endpoints_keep_a_password_with_quotes_intact(tmp_path: Path) -> None:
     assert document["lock_store"]["password"] == 'pa"ss\\word'
 
 
-def test_endpoints_go_to_var_by_default(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_endpoints_go_to_this_runs_own_folder_by_default(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(stack, "VAR", tmp_path / "var")
     written = stack.write_endpoints(PORTS, None)
-    assert written == tmp_path / "var" / "endpoints.yml"
+    assert written == tmp_path / "var" / f"run-{os.getpid()}" / "endpoints.yml"
+    assert not (tmp_path / "var" / "endpoints.yml").exists()
     assert yaml.safe_load(written.read_text())["action_endpoint"]["url"] == "http://127.0.0.1:5055/webhook"
+
+
+@pytest.mark.filterwarnings(r"ignore:the load_module\(\) method is deprecated:DeprecationWarning")  # pykwalify
+def test_endpoints_give_rasa_the_action_servers_token_in_a_private_file(tmp_path: Path) -> None:
+    target = tmp_path / "endpoints.yml"
+    target.write_text("old\n")
+    target.chmod(0o644)
+    stack.write_endpoints(PORTS, "redis://:s3cret@127.0.0.1:6379/0", target, action_token="-tok'en\"")
+    assert stat.S_IMODE(target.stat().st_mode) == 0o600  # it holds secrets: the token, Redis's password
+    config = read_endpoint_config(str(target), "action_endpoint")  # as Rasa reads it
+    assert config is not None and config.url == "http://127.0.0.1:5055/webhook"
+    assert config.headers == {"Authorization": "Bearer -tok'en\""}
+
+
+# --------------------------------------------------------------------------- per-run folders and processes
+
+
+def test_each_process_gets_its_own_private_run_folder_and_dead_runs_are_removed(tmp_path: Path) -> None:
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    (tmp_path / f"run-{dead.pid}").mkdir()
+    (tmp_path / f"run-{dead.pid}" / "endpoints.yml").write_text("stale")
+    (tmp_path / f"run-{os.getppid()}").mkdir()  # a live process's run
+    folder = stack.run_dir(tmp_path)
+    assert folder == tmp_path / f"run-{os.getpid()}" and folder.is_dir()
+    assert stat.S_IMODE(folder.stat().st_mode) == 0o700
+    assert not (tmp_path / f"run-{dead.pid}").exists()
+    assert (tmp_path / f"run-{os.getppid()}").exists()
+
+
+def test_the_children_are_named_as_their_checks_and_no_token_is_on_a_command_line(tmp_path: Path) -> None:
+    ports = stack.Ports(rasa=6000, actions=6100, gateway=6200, workers=2)
+    env = {"PATH": "/usr/bin", "RASA_TOKEN": "rasa-secret"}
+    children = stack.stack_children(env, ports, tmp_path / "model.tar.gz", tmp_path, gateway=True)
+    assert [c.name for c in children] == list(stack.health_checks(ports, gateway=True))
+    actions, *workers, gateway = children
+    token = actions.env["ACTION_SERVER_TOKEN"]
+    assert len(token) >= 32
+    endpoints = tmp_path / "endpoints.yml"
+    assert yaml.safe_load(endpoints.read_text())["action_endpoint"]["headers"] == {
+        "Authorization": f"Bearer {token}"}
+    for worker, port in zip(workers, ports.rasa_ports):
+        assert worker.command[1:3] == ["-m", "scripts.rasa_worker"]
+        assert worker.command[worker.command.index("--endpoints") + 1] == str(endpoints)
+        assert worker.command[worker.command.index("--port") + 1] == str(port)
+        assert worker.env["RASA_TOKEN"] == "rasa-secret"
+    for each in children:
+        assert not any("rasa-secret" in part or token in part for part in each.command), each.command
+    assert gateway.env["RASA_URLS"] == "http://127.0.0.1:6000,http://127.0.0.1:6001"
+    again = stack.stack_children(env, ports, tmp_path / "model.tar.gz", tmp_path, gateway=False)
+    assert [c.name for c in again] == ["action server", "rasa worker 1", "rasa worker 2"]
+    assert again[0].env["ACTION_SERVER_TOKEN"] != token  # a new secret each run
+    given = stack.stack_children(dict(env, ACTION_SERVER_TOKEN="chosen"), ports, tmp_path / "m", tmp_path, False)
+    assert given[0].env["ACTION_SERVER_TOKEN"] == "chosen"
+
+
+def test_running_keeps_its_files_apart_from_the_running_stacks(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(stack, "VAR", tmp_path / "var")
+    live = stack.write_endpoints(PORTS, None)  # what `make run` wrote in this process's run folder
+    before = live.read_text()
+    folders: List[Path] = []
+
+    def start(env: Dict[str, str], ports: stack.Ports, model: Path, gateway: bool = True,
+              log: Any = None, directory: Optional[Path] = None) -> List[Any]:
+        assert directory is not None
+        stack.stack_children(env, ports, model, directory, gateway, log)  # writes the endpoints file
+        folders.append(directory)
+        return []
+
+    monkeypatch.setattr(stack, "start_stack", start)
+    monkeypatch.setattr(stack, "wait_healthy", lambda *args, **kwargs: None)
+    monkeypatch.setattr(stack, "warm_up", lambda port: None)
+    for _ in range(2):
+        with stack.running({"PATH": "/usr/bin"}, gateway=False, model=tmp_path / "m.tar.gz") as ports:
+            written = yaml.safe_load((folders[-1] / "endpoints.yml").read_text())
+            assert written["action_endpoint"]["url"] == f"http://127.0.0.1:{ports.actions}/webhook"
+    assert live.read_text() == before
+    assert folders[0] != folders[1] and not any(folder.exists() for folder in folders)  # removed afterwards
+    assert not any(folder.is_relative_to(tmp_path / "var") for folder in folders)
+
+
+# --------------------------------------------------------------------------- the Rasa worker's token
+
+
+def test_the_rasa_workers_token_is_handed_to_rasa_not_put_on_its_command_line() -> None:
+    assert rasa_worker.rasa_arguments(["--port", "5005"], "-tok") == [
+        "rasa", "run", "--port", "5005", "--enable-api", "--auth-token=-tok"]
+    for given in (["--auth-token", "x"], ["-t", "x"], ["--auth-token=x"]):
+        with pytest.raises(ValueError):
+            rasa_worker.rasa_arguments(given, "tok")
+    # Rasa's own parser reads what the launcher hands it (a subprocess: Rasa's imports warn)
+    parsed = subprocess.run(
+        [sys.executable, "-c", "from rasa.__main__ import create_argument_parser as p\n"
+         "from scripts.rasa_worker import rasa_arguments as r\n"
+         "a = p().parse_args(r(['--port', '5005'], '-tok')[1:])\n"
+         "print(a.auth_token, a.enable_api, a.port)"],
+        cwd=stack.ROOT, capture_output=True, text=True, timeout=120, check=True)
+    assert parsed.stdout.split() == ["-tok", "True", "5005"]
+
+
+def test_a_rasa_workers_command_line_in_proc_holds_no_token(tmp_path: Path) -> None:
+    token = "sekrit-" + "x" * 20
+    command = stack.rasa_command(tmp_path / "missing.tar.gz", tmp_path / "endpoints.yml", stack.free_port())
+    process = subprocess.Popen(command, cwd=stack.ROOT, env=dict(os.environ, RASA_TOKEN=token),
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        cmdline = b""
+        for _ in range(500):  # until the exec: before it, /proc shows the parent's command line
+            cmdline = Path(f"/proc/{process.pid}/cmdline").read_bytes()
+            if b"scripts.rasa_worker" in cmdline or process.poll() is not None:
+                break
+            time.sleep(0.01)
+        assert b"scripts.rasa_worker" in cmdline
+        assert token.encode() not in cmdline
+        time.sleep(1)  # the launcher has rewritten its own argv for Rasa by now: the kernel's copy is unchanged
+        if process.poll() is None:
+            assert token.encode() not in Path(f"/proc/{process.pid}/cmdline").read_bytes()
+    finally:
+        stack.stop([process])
+
+
+def test_the_rasa_worker_refuses_to_start_without_a_token(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "RASA_TOKEN"}
+    done = subprocess.run([sys.executable, "-m", "scripts.rasa_worker", "--port", "1"], cwd=stack.ROOT, env=env,
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 1 and "RASA_TOKEN is not set" in done.stderr
 
 
 # --------------------------------------------------------------------------- training fingerprint
