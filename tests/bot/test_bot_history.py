@@ -18,7 +18,7 @@ def _bearer(token: str) -> dict:
 
 async def test_owner_reads_masked_history(client, custom_payload) -> None:
     sid = await _session(client)
-    await client.post(URL, json={"sender": sid, "message": "我的手机 138 1234 5678，身份证 110101199003071234"})
+    await client.post(URL, json={"sender": sid, "message": "我的手机 138 1234 5678，身份证 110101198903071234"})
     await client.post(URL, json={"sender": sid, "message": "echo:<img src=x onerror=alert(1)>"})
     resp = await client.get(f"/conversations/{sid}/history", headers=_bearer(sid))
     assert resp.status == 200 and resp.content_type == "application/json"
