@@ -3,10 +3,13 @@
     python -m bot.accounts create --username wang --role agent [--display-name "Wang Li"]  # password: stdin/prompt
     python -m bot.accounts set-password --username wang
     python -m bot.accounts disable --username wang | enable --username wang
+    python -m bot.accounts set-role --username wang --role admin
     python -m bot.accounts list
 
 The database is DATABASE_URL (as the gateway); migrations run to head first. Passwords are hashed
 with bcrypt (BCRYPT_ROUNDS, default 12); when stdin is not a terminal the first line is the password.
+``disable``, ``set-role`` and ``set-password`` end the account's console sessions on every gateway
+(in the database, or in Redis when REDIS_URL is set); open consoles close within seconds.
 """
 from __future__ import annotations
 
@@ -14,13 +17,22 @@ import argparse
 import asyncio
 import getpass
 import sys
-from typing import List, Optional
+from typing import TYPE_CHECKING, List, Optional
+
+import redis.asyncio as aioredis
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.db.engine import create_engine
 from bot.db.handoff_repository import ROLES, AccountExists, HandoffRepository
 from bot.db.migrate import upgrade_head
-from bot.handoff.auth import hash_password
+from bot.handoff.auth import hash_password, session_store
 from bot.settings import Settings
+
+if TYPE_CHECKING:
+    from redis.asyncio import Redis
+
+#: The commands after which the account's sessions end.
+ENDS_SESSIONS = ("set-password", "disable", "set-role")
 
 
 def read_password(confirm: bool = True) -> str:
@@ -65,15 +77,33 @@ async def run(args: argparse.Namespace, settings: Settings) -> int:
                 print(f"error: {exc}", file=sys.stderr)
                 return 2
             changed = await repo.update_account(args.username, password_hash=hashed)
+        elif args.command == "set-role":
+            changed = await repo.update_account(args.username, role=args.role)
         else:
             changed = await repo.update_account(args.username, active=args.command == "enable")
         if not changed:
             print(f"error: no account {args.username!r}", file=sys.stderr)
             return 1
-        print(f"{args.command}: {args.username}")
+        if args.command in ENDS_SESSIONS:
+            ended = await end_sessions(settings, engine, args.username)
+            print(f"{args.command}: {args.username} ({ended} console session(s) ended)")
+        else:
+            print(f"{args.command}: {args.username}")
         return 0
     finally:
         await engine.dispose()
+
+
+async def end_sessions(settings: Settings, engine: AsyncEngine, username: str) -> int:
+    """End every console session of ``username`` where the gateways keep them; how many."""
+    client: Optional["Redis[bytes]"] = None
+    if settings.redis_url:
+        client = aioredis.from_url(settings.redis_url, socket_connect_timeout=settings.connect_timeout)
+    try:
+        return await session_store(settings, engine, client).revoke_user(username)
+    finally:
+        if client is not None:
+            await client.close(close_connection_pool=True)
 
 
 def main(argv: Optional[List[str]] = None) -> int:
@@ -86,6 +116,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     create.add_argument("--display-name")
     for name in ("set-password", "disable", "enable"):
         sub.add_parser(name).add_argument("--username", required=True)
+    set_role = sub.add_parser("set-role", help="give the account another role (its sessions end)")
+    set_role.add_argument("--username", required=True)
+    set_role.add_argument("--role", choices=ROLES, required=True)
     sub.add_parser("list")
     args = parser.parse_args(argv)
     if getattr(args, "username", None) is not None and not (1 <= len(args.username) <= 64):

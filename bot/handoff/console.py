@@ -3,15 +3,18 @@
 A console tab's websocket is the officer's presence: while one is open a heartbeat renews it; when
 the last one closes the presence only lives for the policy's grace period, after which the sweeper
 puts the officer's conversations back at the front of the queue (at once when the grace is zero).
+A socket also re-checks its sign-in session periodically and closes (4401) once it has ended
+(logout, account disabled or role changed, on any instance or by ``python -m bot.accounts``).
 """
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import json
+import logging
 import statistics
 import time
-from typing import Any, AsyncIterator, Dict, List, Mapping, Optional, Protocol, Set, TypedDict
+from typing import Any, AsyncIterator, Awaitable, Callable, Dict, List, Mapping, Optional, Protocol, Set, TypedDict
 
 from bot.handoff.agent import AgentSide
 from bot.handoff.effects import Effects
@@ -19,6 +22,11 @@ from bot.handoff.model import HandoffError, HandoffRecord, Presence, Status, Sum
 from bot.handoff.policy import HandoffPolicy
 from bot.handoff.store import HandoffStore
 from bot.handoff.texts import iso
+
+log = logging.getLogger(__name__)
+
+#: The close code of a console socket whose sign-in session has ended.
+SESSION_ENDED = 4401
 
 
 class ConsoleSocket(Protocol):
@@ -153,6 +161,25 @@ class Console:
         finally:
             beat.cancel()
             await self._detach(agent, ws)
+
+    async def close_when_ended(self, ws: ConsoleSocket, alive: Callable[[], Awaitable[bool]],
+                               interval: float) -> None:
+        """Close ``ws`` (``SESSION_ENDED``) once ``alive`` answers False, asked every ``interval`` seconds.
+
+        A failing check (the session store unreachable) keeps the socket; the next check decides.
+        """
+        while not ws.closed:
+            await asyncio.sleep(interval)
+            try:
+                if await alive():
+                    continue
+            except Exception as exc:
+                log.warning("console session check failed: %s", type(exc).__name__)
+                self.effects.on_error("session")
+                continue
+            with contextlib.suppress(Exception):  # shielded: the socket's handler ends (cancelling us) meanwhile
+                await asyncio.shield(ws.close(code=SESSION_ENDED, message=b"session ended"))
+            return
 
     async def _heartbeat(self, agent: str) -> None:
         while True:

@@ -259,7 +259,20 @@ function renderTickets(data) {
     li.appendChild(el("p", null, ticket.message));
     var how = ticket.contact_method === "chat" ? label("contactMethod", "chat")
       : t("contactVia", { method: label("contactMethod", ticket.contact_method), contact: ticket.contact || "" });
-    li.appendChild(el("p", "meta", t("contact", { how: how, date: (ticket.reply_by || "").replace("T", " ").slice(0, 16) })));
+    var meta = el("p", "meta", t("contact", { how: how, date: (ticket.reply_by || "").replace("T", " ").slice(0, 16) }));
+    li.appendChild(meta);
+    if (ticket.contact) {  /* listed masked; the clear contact comes from the reveal endpoint, which logs the look */
+      var reveal = el("button", "secondary", t("revealContact"));
+      reveal.type = "button";
+      reveal.addEventListener("click", function () {
+        api("POST", "/agent/api/tickets/" + ticket.id + "/contact").then(function (data) {
+          var shown = t("contactVia", { method: label("contactMethod", data.contact_method), contact: data.contact || "" });
+          meta.textContent = t("contact", { how: shown, date: (ticket.reply_by || "").replace("T", " ").slice(0, 16) });
+          reveal.remove();
+        }).catch(function (e) { announce(e.message); });
+      });
+      li.appendChild(reveal);
+    }
     var done = el("button", "secondary", t("markDone"));
     done.type = "button";
     done.addEventListener("click", function () {
@@ -321,9 +334,15 @@ function connect() {
       }
     }
   };
-  ws.onclose = function () {
+  ws.onclose = function (ev) {
     document.body.setAttribute("data-connection", "disconnected");
     if (state.loggedOut) return;
+    if (ev.code === 4401) {  // the session ended on the server (logout elsewhere, account disabled, new role)
+      state.loggedOut = true;
+      state.user = null; state.snapshot = null; state.tickets = null; state.conversation = null; state.kb = null;
+      showLogin();
+      return;
+    }
     setText($("conn"), "reconnecting");
     state.wsRetry = Math.min(state.wsRetry + 1, 5);
     setTimeout(connect, 500 * state.wsRetry);

@@ -60,6 +60,9 @@ class FakeEvents:
     async def close_ticket(self, ticket_id: int, agent: str) -> bool:
         return False
 
+    async def display_name(self, username: str) -> Optional[str]:
+        return username.title()
+
     async def events(self, conversation_id=None, event_type=None) -> List[Dict[str, Any]]:
         return [{"conversation_id": c, "type": t, "agent": a, "data": d, "time": None, "reason": None}
                 for c, t, a, d in self.log
