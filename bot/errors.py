@@ -5,6 +5,7 @@ import enum
 import functools
 import json
 import logging
+from http.cookies import CookieError
 from typing import Awaitable, Callable, Dict, Optional
 
 from aiohttp import web
@@ -22,6 +23,7 @@ _CODES: Dict[int, str] = {
     403: "forbidden",
     404: "not_found",
     405: "method_not_allowed",
+    408: "request_timeout",
     413: "payload_too_large",
     415: "unsupported_media_type",
     429: "rate_limited",
@@ -101,6 +103,9 @@ async def _answer_errors(request: web.Request, handler: Handler, count: Callable
     except DomainError as exc:  # mapped to HTTP here, once
         count(exc.code)
         return error_response(int(exc.kind), exc.code, exc.message)
+    except CookieError:  # a malformed Cookie header, found when a handler reads the cookies
+        count("invalid_cookie")
+        return error_response(400, "invalid_cookie", "the Cookie header is malformed")
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
@@ -113,11 +118,3 @@ async def _answer_errors(request: web.Request, handler: Handler, count: Callable
         log.exception("unhandled error on %s %s", request.method, request.path)
         count("internal_error")
         return error_response(500, "internal_error", "internal server error")
-
-
-@web.middleware
-async def security_headers_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Add headers that keep browsers from sniffing JSON into HTML."""
-    response = await handler(request)
-    response.headers.setdefault("X-Content-Type-Options", "nosniff")
-    return response

@@ -133,12 +133,13 @@ class RedisRateLimiter:
 
 
 class Throttle:
-    """Per-IP and per-sender limits in front of the conversation service."""
+    """Per-IP and per-sender limits in front of the conversation service, and per-conversation write limits."""
 
-    def __init__(self, limiter: RateLimiter, sender: Limit, ip: Limit) -> None:
+    def __init__(self, limiter: RateLimiter, sender: Limit, ip: Limit, write: Limit = Limit(10, 10.0)) -> None:
         self.limiter = limiter
         self.sender = sender
         self.ip = ip
+        self.write = write
 
     async def check_ip(self, ip: str) -> Decision:
         """One request from ``ip``."""
@@ -147,3 +148,7 @@ class Throttle:
     async def check_sender(self, sender: str) -> Decision:
         """One message from conversation ``sender``."""
         return await self.limiter.hit(f"sender:{sender}", self.sender)
+
+    async def check_write(self, conversation_id: str) -> Decision:
+        """One ticket, rating or answer feedback from conversation ``conversation_id``."""
+        return await self.limiter.hit(f"write:{conversation_id}", self.write)

@@ -9,6 +9,8 @@ from typing import Any, Dict, Optional
 
 import pytest
 
+from bot.keys import SIGNER
+
 URL = "/webhooks/rest/webhook"
 PATIENT = {"connect_timeout": 2.0, "reply_timeout": 5.0}  # the fake Rasa must not lose a race with a busy machine
 PASSWORD = "agent-password-1"  # what tests/bot/conftest.py's add_account gives every account
@@ -25,6 +27,7 @@ class World:
 
     def __init__(self, app: Any, client: Any, duty: Any, sid: str) -> None:
         self.app, self.client, self.duty, self.sid = app, client, duty, sid
+        self.conv = app[SIGNER].conversation_id(sid)  # the reference the console uses
         self.csrf: Optional[str] = None
 
     async def post(self, url: str, body: Optional[bytes] = None, **headers: str) -> Any:
@@ -37,7 +40,7 @@ class World:
         """Everything a refused request must leave as it was."""
         bearer = {"Authorization": f"Bearer {self.sid}"}
         queue = await (await self.duty.get("/agent/api/queue")).json()
-        detail = await (await self.duty.get(f"/agent/api/conversations/{self.sid}")).json()
+        detail = await (await self.duty.get(f"/agent/api/conversations/{self.conv}")).json()
         tickets = await (await self.duty.get("/agent/api/tickets?status=all")).json()
         polled = await (await self.client.get(f"/conversations/{self.sid}/messages", headers=bearer)).json()
         return {
@@ -71,7 +74,7 @@ async def make_world(aiohttp_client, make_handoff_app, helpers, caller: str = "a
         if online:
             assert (await world.post("/agent/api/presence", _json({"status": "online"}))).status == 200
         if held:
-            assert (await world.post(f"/agent/api/conversations/{sid}/claim")).status == 200
+            assert (await world.post(f"/agent/api/conversations/{world.conv}/claim")).status == 200
     elif caller == "analyst":
         await helpers["login"](client, "zhao")
     return world
@@ -106,9 +109,9 @@ BODIES = [
 BODY_ENDPOINTS = [
     pytest.param("anonymous", False, "/agent/api/login", id="login"),
     pytest.param("agent", False, "/agent/api/presence", id="presence"),
-    pytest.param("agent", True, "/agent/api/conversations/{sid}/messages", id="messages"),
-    pytest.param("agent", True, "/agent/api/conversations/{sid}/notes", id="notes"),
-    pytest.param("agent", True, "/agent/api/conversations/{sid}/close", id="close"),
+    pytest.param("agent", True, "/agent/api/conversations/{conv}/messages", id="messages"),
+    pytest.param("agent", True, "/agent/api/conversations/{conv}/notes", id="notes"),
+    pytest.param("agent", True, "/agent/api/conversations/{conv}/close", id="close"),
     pytest.param("taxpayer", False, "/conversations/{sid}/handoff/ticket", id="taxpayer-ticket"),
 ]
 
@@ -120,7 +123,7 @@ async def test_a_body_that_is_not_a_json_object(aiohttp_client, make_handoff_app
     world = await make_world(aiohttp_client, make_handoff_app, handoff_helpers, caller, held=held)
     bearer = {"Authorization": f"Bearer {world.sid}"} if caller == "taxpayer" else {}
     before = await world.state()
-    await refused(await world.post(path.format(sid=world.sid), body, **bearer), status, code)
+    await refused(await world.post(path.format(sid=world.sid, conv=world.conv), body, **bearer), status, code)
     assert await world.state() == before
 
 
@@ -128,7 +131,7 @@ async def test_deeply_nested_json_is_malformed(aiohttp_client, make_handoff_app,
     world = await make_world(aiohttp_client, make_handoff_app, handoff_helpers, held=True)
     before = await world.state()
     body = b'{"text": ' + b"[" * 30_000 + b"]" * 30_000 + b"}"
-    await refused(await world.post(f"/agent/api/conversations/{world.sid}/messages", body), 400, "malformed_json")
+    await refused(await world.post(f"/agent/api/conversations/{world.conv}/messages", body), 400, "malformed_json")
     assert await world.state() == before
 
 
@@ -143,7 +146,7 @@ async def test_deeply_nested_json_is_malformed(aiohttp_client, make_handoff_app,
     pytest.param({"username": "", "password": PASSWORD}, None, 400, "invalid_login", id="username-empty"),
     pytest.param({"username": "wang", "password": None}, None, 400, "invalid_login", id="password-null"),
     pytest.param({"username": "wang", "password": "wrong-password"}, None, 401, "invalid_login", id="wrong-password"),
-    pytest.param({"username": "w" * 1000, "password": "p" * 1000}, None, 401, "invalid_login", id="over-long"),
+    pytest.param({"username": "w" * 1000, "password": "p" * 1000}, None, 400, "invalid_login", id="over-long"),
     pytest.param({"username": "wang", "password": PASSWORD}, EVIL, 403, "bad_origin", id="cross-origin"),
     pytest.param({"username": "wang", "password": PASSWORD}, "null", 403, "bad_origin", id="opaque-origin"),
 ])
@@ -203,7 +206,7 @@ async def test_presence(aiohttp_client, make_handoff_app, handoff_helpers, body)
 async def test_claim(aiohttp_client, make_handoff_app, handoff_helpers, handoff_policy, case, status, code) -> None:
     policy = replace(handoff_policy, capacity_per_agent=1) if case == "full" else None
     world = await make_world(aiohttp_client, make_handoff_app, handoff_helpers, policy=policy)
-    conv = {"unknown": "no-such-conversation", "over-long": "x" * 5000}.get(case, world.sid)
+    conv = {"unknown": "no-such-conversation", "over-long": "x" * 5000}.get(case, world.conv)
     if case == "away":
         assert (await world.post("/agent/api/presence", _json({"status": "away"}))).status == 200
     elif case == "taken":
@@ -211,7 +214,8 @@ async def test_claim(aiohttp_client, make_handoff_app, handoff_helpers, handoff_
         assert (await li.post(f"/agent/api/conversations/{conv}/claim", headers={"X-CSRF-Token": csrf})).status == 200
     elif case == "full":
         await world.client.post(URL, json={"sender": "first", "message": "agent please"})
-        assert (await world.post("/agent/api/conversations/first/claim")).status == 200
+        first = world.app[SIGNER].conversation_id("first")
+        assert (await world.post(f"/agent/api/conversations/{first}/claim")).status == 200
     before = await world.state()
     await refused(await world.post(f"/agent/api/conversations/{conv}/claim"), status, code)
     assert await world.state() == before  # the queue (and who holds what) unchanged
@@ -223,7 +227,7 @@ async def test_claim(aiohttp_client, make_handoff_app, handoff_helpers, handoff_
 ])
 async def test_read_conversation(aiohttp_client, make_handoff_app, handoff_helpers, case, status, code) -> None:
     world = await make_world(aiohttp_client, make_handoff_app, handoff_helpers)
-    conv = world.sid
+    conv = world.conv
     if case == "unknown":
         conv = "no-such-conversation"
     else:
@@ -255,7 +259,7 @@ async def _not_held(aiohttp_client, make_handoff_app, handoff_helpers, case: str
     world = await make_world(aiohttp_client, make_handoff_app, handoff_helpers)
     if case == "taken":
         li, csrf = await other_agent(aiohttp_client, world, handoff_helpers)
-        assert (await li.post(f"/agent/api/conversations/{world.sid}/claim",
+        assert (await li.post(f"/agent/api/conversations/{world.conv}/claim",
                               headers={"X-CSRF-Token": csrf})).status == 200
     return world
 
@@ -266,7 +270,7 @@ async def test_message_and_note_text(aiohttp_client, make_handoff_app, handoff_h
                                      code) -> None:
     world = await make_world(aiohttp_client, make_handoff_app, handoff_helpers, held=True)
     before = await world.state()
-    await refused(await world.post(f"/agent/api/conversations/{world.sid}/{kind}", _json(body)), status, code)
+    await refused(await world.post(f"/agent/api/conversations/{world.conv}/{kind}", _json(body)), status, code)
     assert await world.state() == before  # nothing sent to the taxpayer, no note
 
 
@@ -276,14 +280,14 @@ async def test_message_and_note_to_a_conversation_not_held(aiohttp_client, make_
                                                            case, status, code) -> None:
     world = await _not_held(aiohttp_client, make_handoff_app, handoff_helpers, case)
     before = await world.state()
-    resp = await world.post(f"/agent/api/conversations/{world.sid}/{kind}", _json({"text": "Hello"}))
+    resp = await world.post(f"/agent/api/conversations/{world.conv}/{kind}", _json({"text": "Hello"}))
     await refused(resp, status, code)
     assert await world.state() == before
 
 
 async def test_message_of_exactly_2000_characters_is_sent(aiohttp_client, make_handoff_app, handoff_helpers) -> None:
     world = await make_world(aiohttp_client, make_handoff_app, handoff_helpers, held=True)
-    resp = await world.post(f"/agent/api/conversations/{world.sid}/messages", _json({"text": "税" * 2000}))
+    resp = await world.post(f"/agent/api/conversations/{world.conv}/messages", _json({"text": "税" * 2000}))
     assert resp.status == 201
     assert (await world.state())["polled"][-1] == ("agent", "税" * 2000)
 
@@ -303,7 +307,7 @@ async def test_message_of_exactly_2000_characters_is_sent(aiohttp_client, make_h
 async def test_close_outcome(aiohttp_client, make_handoff_app, handoff_helpers, body) -> None:
     world = await make_world(aiohttp_client, make_handoff_app, handoff_helpers, held=True)
     before = await world.state()
-    await refused(await world.post(f"/agent/api/conversations/{world.sid}/close", _json(body)), 400, "invalid_outcome")
+    await refused(await world.post(f"/agent/api/conversations/{world.conv}/close", _json(body)), 400, "invalid_outcome")
     after = await world.state()
     assert after == before and after["handoff"]["status"] == "claimed"  # still with the agent, Rasa still paused
 
@@ -313,7 +317,7 @@ async def test_close_a_conversation_not_held(aiohttp_client, make_handoff_app, h
                                              code) -> None:
     world = await _not_held(aiohttp_client, make_handoff_app, handoff_helpers, case)
     before = await world.state()
-    resp = await world.post(f"/agent/api/conversations/{world.sid}/close", _json({"outcome": "resolved"}))
+    resp = await world.post(f"/agent/api/conversations/{world.conv}/close", _json({"outcome": "resolved"}))
     await refused(resp, status, code)
     assert await world.state() == before
 
