@@ -1,14 +1,18 @@
 """Rasa's socket.io channel protocol, served by the gateway.
 
 Events: ``session_request`` -> ``session_confirm``; ``user_uttered`` ->
-``bot_uttered`` (text split on blank lines and ``quick_replies`` as Rasa's
-SocketIOOutput emits them; the message's ``custom`` payload rides on its last
-text event, or comes alone as ``{"custom": {...}}``). Problems are
-reported with a ``gateway_error`` event ``{"error": {"code", "message"}}``.
+``bot_uttered``, emitted exactly as Rasa 3.6's ``SocketIOOutput`` does, so any
+Rasa widget (e.g. rasa-webchat) renders them: ``{"text"}`` per text part,
+``{"text", "quick_replies"}`` with the buttons on the last part, then the
+message's ``custom`` json as its own event (as it is; Rasa's ``{"data": x}``
+form as ``x``), then images, attachments and elements. A part
+with nothing visible is never sent. Problems are reported with a
+``gateway_error`` event ``{"error": {"code", "message"}}``.
 """
 from __future__ import annotations
 
 import logging
+import unicodedata
 from typing import Any, Dict, List, Optional, Tuple
 
 import socketio
@@ -28,37 +32,42 @@ ERROR_EVENT = "gateway_error"
 STATUS_EVENT = "handoff_status"
 
 
+def _visible(text: str) -> bool:
+    """True when ``text`` shows something: not only whitespace and zero-width or other format characters."""
+    return any(not ch.isspace() and unicodedata.category(ch) != "Cf" for ch in text)
+
+
 def to_socket_events(item: BotMessage) -> List[Dict[str, Any]]:
-    """Convert one REST-shaped bot message into Rasa socket.io ``bot_uttered`` payloads."""
+    """Convert one REST-shaped bot message into the ``bot_uttered`` payloads Rasa's ``SocketIOOutput`` emits.
+
+    Order and shapes follow Rasa's ``OutputChannel.send_response``: text (or text with quick replies),
+    custom json, image, attachment, elements. Text parts with nothing visible are left out.
+    """
     events: List[Dict[str, Any]] = []
     text = item.get("text")
-    buttons = item.get("buttons") or []
-    if isinstance(text, str) or buttons:
-        parts = (text or "").strip().split("\n\n") if isinstance(text, str) else [""]
-        messages: List[Dict[str, Any]] = [{"text": p} for p in parts] or [{"text": ""}]
-        if buttons:
-            for m in messages:
-                m["quick_replies"] = []
-            messages[-1]["quick_replies"] = [
-                {"content_type": "text", "title": b.get("title"), "payload": b.get("payload")}
-                for b in buttons
-                if isinstance(b, dict)
-            ]
+    buttons = [b for b in item.get("buttons") or [] if isinstance(b, dict)]
+    parts = [p for p in text.strip().split("\n\n") if _visible(p)] if isinstance(text, str) else []
+    if buttons:
+        messages: List[Dict[str, Any]] = [{"text": p, "quick_replies": []} for p in parts or [""]]
+        messages[-1]["quick_replies"] = [
+            {"content_type": "text", "title": b.get("title"), "payload": b.get("payload")} for b in buttons
+        ]
         events.extend(messages)
-    if "image" in item:
+    else:
+        events.extend({"text": p} for p in parts)
+    custom = item.get("custom")
+    if isinstance(custom, dict) and custom:
+        # Rasa emits ``custom["data"]`` for its documented ``{"data": ...}`` form, any other json as it is
+        payload = custom["data"] if set(custom) == {"data"} else dict(custom)
+        if payload:
+            events.append(payload)
+    if item.get("image"):
         events.append({"attachment": {"type": "image", "payload": {"src": item["image"]}}})
-    if "attachment" in item:
+    if item.get("attachment"):
         events.append({"attachment": item["attachment"]})
-    if "elements" in item:
-        for element in item["elements"] or []:
-            events.append(
-                {"attachment": {"type": "template", "payload": {"template_type": "generic", "elements": element}}}
-            )
-    if "custom" in item:
-        if events and "text" in events[-1]:
-            events[-1]["custom"] = item["custom"]
-        else:
-            events.append({"custom": item["custom"]})
+    for element in item.get("elements") or []:
+        generic = {"template_type": "generic", "elements": element}
+        events.append({"attachment": {"type": "template", "payload": generic}})
     return events
 
 
@@ -97,6 +106,24 @@ def _remote(environ: Dict[str, Any], trust_proxy: bool) -> str:
     return str(environ.get("REMOTE_ADDR", "unknown"))
 
 
+class OriginPolicy:
+    """The origins socket.io accepts when embedding sites are configured: those sites and the gateway's own.
+
+    python-engineio takes a plain list literally, so listing an embedding site would lock out the
+    gateway's own chat page; a callable is its documented alternative.
+    """
+
+    def __init__(self, origins: Tuple[str, ...]) -> None:
+        self.origins = frozenset(o.rstrip("/") for o in origins)
+
+    def __call__(self, origin: Optional[str], environ: Dict[str, Any]) -> bool:
+        """Whether a connection from ``origin`` may open a socket."""
+        if origin is None:
+            return True  # not a browser's cross-origin request
+        own = f"{environ.get('wsgi.url_scheme', 'http')}://{environ.get('HTTP_HOST', '')}"
+        return origin.rstrip("/") in self.origins or origin == own
+
+
 def create_socket_server(
     cors_origins: Tuple[str, ...], redis_url: Optional[str] = None, channel: str = "taxguide:socketio"
 ) -> socketio.AsyncServer:
@@ -109,7 +136,7 @@ def create_socket_server(
     return socketio.AsyncServer(
         async_mode="aiohttp",
         client_manager=manager,
-        cors_allowed_origins=list(cors_origins) if cors_origins else None,
+        cors_allowed_origins=OriginPolicy(cors_origins) if cors_origins else None,
         logger=False,
         engineio_logger=False,
     )
@@ -151,11 +178,11 @@ def register_handlers(sio: socketio.AsyncServer, app: web.Application) -> None:
     async def session_request(sid: str, data: Any = None) -> None:
         signer = app[SIGNER]
         requested = data.get("session_id") if isinstance(data, dict) else None
-        session_id = requested if signer.is_valid(requested) else signer.new_id()
+        session_id = requested if isinstance(requested, str) and signer.is_valid(requested) else signer.new_id()
         async with sio.session(sid) as state:
             if session_id not in state["sessions"]:
                 state["sessions"].append(session_id)
-        await sio.enter_room(sid, session_id)
+        await sio.enter_room(sid, signer.conversation_id(session_id))  # the handoff fan-out's room
         await sio.emit("session_confirm", session_id, to=sid)
 
     async def user_uttered(sid: str, data: Any = None) -> None:
@@ -166,8 +193,9 @@ def register_handlers(sio: socketio.AsyncServer, app: web.Application) -> None:
             session_id = data.get("session_id")
             if not isinstance(session_id, str) or session_id not in state["sessions"]:
                 raise ApiError(400, "no_session", "send session_request first and use the confirmed session_id")
+            conversation_id = app[SIGNER].conversation_id(session_id)
             throttle = app[THROTTLE]
-            for decision in (await throttle.check_ip(state["ip"]), await throttle.check_sender(session_id)):
+            for decision in (await throttle.check_ip(state["ip"]), await throttle.check_sender(conversation_id)):
                 if not decision.allowed:
                     raise ApiError(429, "rate_limited", "too many messages, please slow down",
                                    {"Retry-After": decision.retry_after_header})
@@ -177,14 +205,14 @@ def register_handlers(sio: socketio.AsyncServer, app: web.Application) -> None:
             await error(sid, exc)
             return
         try:
-            replies = await app[SERVICE].handle(session_id, text, "socketio", metadata)
+            replies = await app[SERVICE].handle(conversation_id, text, "socketio", metadata)
         except Exception:
             log.exception("socket message failed")
             await error(sid, ApiError(500, "internal_error", "internal server error"))
             return
         for item in replies:
             for event in to_socket_events(item):
-                await sio.emit(BOT_EVENT, event, room=session_id)
+                await sio.emit(BOT_EVENT, event, room=conversation_id)
 
     sio.on("connect", connect)
     sio.on("disconnect", disconnect)

@@ -9,6 +9,7 @@ export $($PY -c 'from knowledge.env import OFFLINE_DEFAULTS as d; print(" ".join
 
 bash scripts/services.sh
 bash scripts/browser.sh
+bash scripts/webchat.sh
 bash scripts/nginx.sh
 
 echo "== lint (ruff) and types (mypy --strict; the paths are in pyproject.toml)"

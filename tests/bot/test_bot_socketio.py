@@ -1,13 +1,16 @@
 """Rasa's socket.io protocol against a real running gateway."""
 import asyncio
+import json
 from typing import Any, Dict, List, Tuple
 
 import pytest
 import pytest_asyncio
 import socketio
+from rasa.core.channels.socketio import SocketIOOutput
 
 from bot.app import create_app
-from bot.keys import METRICS
+from bot.keys import METRICS, SIGNER
+from bot.socket_channel import to_socket_events
 
 pytestmark = pytest.mark.asyncio
 
@@ -85,13 +88,13 @@ async def peers(server):
         await peer.close()
 
 
-async def test_session_and_bot_uttered(peers, fake_rasa, custom_payload) -> None:
+async def test_session_and_bot_uttered(server, peers, fake_rasa, custom_payload) -> None:
     peer = await peers()
     session_id = await peer.session()
     assert isinstance(session_id, str) and len(session_id) == 32
-    events = await peer.say(session_id, "怎么开发票", count=2)
-    assert isinstance(events[1]["custom"].pop("feedback_id"), str)  # thumbs up/down id (bot/analytics)
-    assert events == [
+    events = await peer.say(session_id, "怎么开发票", count=3)
+    assert isinstance(events[2].pop("feedback_id"), str)  # thumbs up/down id (bot/analytics)
+    assert events == [  # as Rasa's SocketIOOutput: text parts, buttons on the last, then the custom json alone
         {"text": "关于“怎么开发票”：请在个税App办理年度汇算。", "quick_replies": []},
         {
             "text": "还有其他问题吗？",
@@ -99,10 +102,10 @@ async def test_session_and_bot_uttered(peers, fake_rasa, custom_payload) -> None
                 {"content_type": "text", "title": "是", "payload": "/affirm"},
                 {"content_type": "text", "title": "否", "payload": "/deny"},
             ],
-            "custom": custom_payload,
         },
+        custom_payload,
     ]
-    assert fake_rasa.received[-1]["sender"] == session_id
+    assert fake_rasa.received[-1]["sender"] == server.gateway_app[SIGNER].conversation_id(session_id)  # not the token
     assert fake_rasa.received[-1]["input_channel"] == "socketio"
 
 
@@ -203,8 +206,6 @@ async def test_open_sessions_gauge_and_history(server, peers) -> None:
 
 async def test_raw_websocket_transport(server) -> None:
     """Engine.IO v4 / Socket.IO v5 frames over a plain websocket, as browsers send them."""
-    import json
-
     import aiohttp
 
     url = f"http://127.0.0.1:{server.port}/socket.io/?EIO=4&transport=websocket"
@@ -246,13 +247,87 @@ async def test_instances_share_sockets_through_redis(aiohttp_server, make_settin
     peer = await Peer(f"http://127.0.0.1:{servers[0].port}").connect()
     try:
         session_id = await peer.session()
+        room = apps[0][SIGNER].conversation_id(session_id)  # the conversation's room, as the handoff names it
         await asyncio.sleep(0.3)  # the other instance's Redis listener subscribes on its first emit
-        await apps[1][SIO].emit(BOT_EVENT, {"text": "from the other instance"}, room=session_id)
+        await apps[1][SIO].emit(BOT_EVENT, {"text": "from the other instance"}, room=room)
         assert await peer.next() == ("bot_uttered", {"text": "from the other instance"})
         for app in apps:  # what the handoff fan-out does on every instance
-            await SocketTaxpayers(app[SIO]).taxpayer_message(session_id, {"text": "an officer replied"}, "e1")
+            await SocketTaxpayers(app[SIO]).taxpayer_message(room, {"text": "an officer replied"}, "e1")
         assert await peer.next() == ("bot_uttered", {"text": "an officer replied"})
         with pytest.raises(asyncio.TimeoutError):
             await peer.next(timeout=1.0)
     finally:
         await peer.close()
+
+
+class EmitRecorder:
+    """Stands in for the socket.io server Rasa's SocketIOOutput emits through (same ``emit`` signature)."""
+
+    def __init__(self) -> None:
+        self.emitted: List[Tuple[str, Any]] = []
+
+    async def emit(self, event: str, data: Any = None, to: Any = None, room: Any = None, skip_sid: Any = None,
+                   namespace: Any = None, callback: Any = None, ignore_queue: bool = False) -> None:
+        self.emitted.append((event, data))
+
+
+RASA_MESSAGES = [
+    {"text": "one part"},
+    {"text": "first\n\nsecond\n\nthird"},
+    {"text": "pick one\n\nof these", "buttons": [{"title": "A", "payload": "/a"}, {"title": "B", "payload": "/b"}]},
+    {"text": "with json", "custom": {"data": {"kind": "answer", "article_id": "vat-rates"}}},
+    {"text": "a picture", "image": "https://example.invalid/p.png"},
+    {"attachment": {"type": "video", "payload": {"src": "https://example.invalid/v.mp4"}}},
+    {"elements": [{"title": "card 1"}, {"title": "card 2"}]},
+    {"text": "all", "buttons": [{"title": "C", "payload": "/c"}], "custom": {"data": {"kind": "x"}},
+     "image": "https://example.invalid/q.png"},
+]
+
+
+@pytest.mark.parametrize("message", RASA_MESSAGES)
+async def test_bot_uttered_events_are_the_ones_rasa_socketio_output_emits(message) -> None:
+    """rasa-webchat and other Rasa widgets render only what Rasa's own socket.io channel sends."""
+    recorder = EmitRecorder()
+    await SocketIOOutput(recorder, "bot_uttered").send_response("room", json.loads(json.dumps(message)))
+    assert [("bot_uttered", event) for event in to_socket_events(message)] == recorder.emitted
+
+
+async def test_custom_json_comes_alone_after_the_text(peers, fake_rasa) -> None:
+    """Our custom payload is its own event (never on a text event: rasa-webchat then shows nothing)."""
+    fake_rasa.reply = lambda sender, message: [
+        {"recipient_id": sender, "text": "The basic deduction is 5,000 yuan a month.",
+         "custom": {"kind": "smalltalk", "article_id": "iit-basic-deduction"}}]
+    peer = await peers()
+    session_id = await peer.session()
+    events = await peer.say(session_id, "basic deduction", count=2)
+    assert events == [{"text": "The basic deduction is 5,000 yuan a month."},
+                      {"kind": "smalltalk", "article_id": "iit-basic-deduction"}]
+
+
+async def test_nothing_invisible_is_sent(peers, fake_rasa) -> None:
+    """A reply part of zero-width characters or spaces never becomes an empty ``bot_uttered``."""
+    fake_rasa.reply = lambda sender, message: [
+        {"recipient_id": sender, "text": "\u200b\u200c\u2060 "},
+        {"recipient_id": sender, "text": "\ufeff\n\nshown\n\n\u200d"},
+        {"recipient_id": sender, "text": "", "custom": {}},
+    ]
+    peer = await peers()
+    session_id = await peer.session()
+    assert await peer.say(session_id, "hello", count=1) == [{"text": "shown"}]
+    with pytest.raises(asyncio.TimeoutError):
+        await peer.next(timeout=1.0)
+
+
+@pytest.mark.parametrize(
+    "origin, opens",
+    [("https://tax.example.gov.cn", True), ("http://{host}", True), ("https://evil.example", False)],
+)
+async def test_a_listed_embedding_site_and_the_gateways_own_page_may_open_a_socket(
+    aiohttp_client, make_settings, origin: str, opens: bool
+) -> None:
+    client = await aiohttp_client(create_app(make_settings(cors_origins=("https://tax.example.gov.cn",))))
+    origin = origin.format(host=f"{client.host}:{client.port}")
+    resp = await client.get("/socket.io/", params={"EIO": "4", "transport": "polling"}, headers={"Origin": origin})
+    assert (resp.status == 200) is opens
+    if opens:
+        assert resp.headers.get("Access-Control-Allow-Origin") == origin

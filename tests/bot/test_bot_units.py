@@ -41,11 +41,11 @@ def test_socket_events_like_rasa() -> None:
             "custom": CUSTOM}
     assert to_socket_events(item) == [
         {"text": "one", "quick_replies": []},
-        {"text": "two", "quick_replies": [{"content_type": "text", "title": "是", "payload": "/affirm"}],
-         "custom": CUSTOM},
+        {"text": "two", "quick_replies": [{"content_type": "text", "title": "是", "payload": "/affirm"}]},
+        CUSTOM,  # the custom json alone, after the text (Rasa's send_custom_json)
     ]
     assert to_socket_events({"recipient_id": "u", "text": "plain"}) == [{"text": "plain"}]
-    assert to_socket_events({"recipient_id": "u", "custom": CUSTOM}) == [{"custom": CUSTOM}]
+    assert to_socket_events({"recipient_id": "u", "custom": CUSTOM}) == [CUSTOM]
     assert to_socket_events({"recipient_id": "u", "image": "http://i"}) == [
         {"attachment": {"type": "image", "payload": {"src": "http://i"}}}
     ]

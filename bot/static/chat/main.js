@@ -29,6 +29,7 @@ function showWelcome() {
 function newConversation() {
   retireChoices();
   state.pending = [];
+  state.lastBot = null;
   state.sessionId = null;
   storage.save(STORAGE_SESSION, null);
   document.body.removeAttribute("data-session");

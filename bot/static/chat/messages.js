@@ -32,6 +32,26 @@ export function normalizeButtons(list) {
   }).filter(function (b) { return b.title || b.payload; });
 }
 
+/* True for a bot_uttered event that carries only a message's custom json: Rasa's socket.io channel
+ * emits it as its own event right after the message's text (send_custom_json emits the json as-is;
+ * {custom: {...}} is read too). */
+export function isCustomOnly(data) {
+  if (!data || typeof data !== "object") return false;
+  if ("text" in data || "quick_replies" in data || "buttons" in data || "attachment" in data) return false;
+  return typeof data.kind === "string" || (data.custom !== null && typeof data.custom === "object");
+}
+
+/* A message completed by the custom json that followed it. */
+export function withCustom(msg, custom) {
+  return {
+    sender: custom && custom.kind === "agent_message" ? "agent" : msg.sender,
+    text: msg.text,
+    buttons: msg.buttons.length ? msg.buttons : normalizeButtons(custom && (custom.buttons || custom.quick_replies)),
+    custom: custom,
+    time: msg.time
+  };
+}
+
 /* One bot_uttered event -> {sender, text, buttons, custom, time}. */
 export function normalizeBotUttered(data) {
   if (typeof data === "string") data = { text: data };

@@ -208,7 +208,8 @@ function renderTicketForm(custom) {
 }
 
 /* msg: {sender, text, buttons, custom, time}; opts.chosenPayload: render buttons as used;
- * opts.fromHistory: an older message of the transcript (no ticket form). Page add-ons
+ * opts.fromHistory: an older message of the transcript (no ticket form); opts.replace: the message
+ * element this one takes the place of (else it is added at the end). Page add-ons
  * (analytics/feedback.js) decorate each message through window.TaxGuideChatHooks. */
 export function renderMessage(msg, opts) {
   opts = opts || {};
@@ -248,7 +249,8 @@ export function renderMessage(msg, opts) {
     try { hook(li, msg, opts); } catch (e) { /* a decoration never breaks the chat */ }
   });
 
-  ui.messages.appendChild(li);
+  if (opts.replace && opts.replace.parentNode === ui.messages) ui.messages.replaceChild(li, opts.replace);
+  else ui.messages.appendChild(li);
   scrollToEnd();
   return li;
 }

@@ -1,10 +1,12 @@
 /* The conversation with the gateway over Rasa's socket.io channel protocol:
  *   client -> session_request {session_id?}      server -> session_confirm (session id)
  *   client -> user_uttered {message, session_id, metadata: {language}}
- *   server -> bot_uttered {text, quick_replies|buttons, custom}, handoff_status, gateway_error
+ *   server -> bot_uttered as Rasa's SocketIOOutput emits them: {text} per text part, {text, quick_replies}
+ *             for buttons, then the message's custom json as its own event (it completes the message
+ *             before it: sources, kind, article); handoff_status, gateway_error
  * The socket.io client is the vendored classic script vendor/socket.io.min.js (the global `io`). */
 
-import { normalizeBotUttered } from "./messages.js";
+import { isCustomOnly, normalizeBotUttered, withCustom } from "./messages.js";
 import { renderMessage, renderNotice, retireChoices } from "./render.js";
 import { state, STORAGE_SESSION, ui } from "./state.js";
 import { announce, hideBanner, showBanner, showQueuePosition, showTyping } from "./status.js";
@@ -28,6 +30,7 @@ export function send(shown, payload) {
   if (payload === undefined) payload = shown;
   state.resent = false;
   if (!String(payload).trim()) return;
+  state.lastBot = null;
   retireChoices();
   renderMessage({ sender: "taxpayer", text: shown, buttons: [], custom: null, time: new Date() });
   showTyping(!state.withAgent);
@@ -84,7 +87,15 @@ export function connect() {
 
   socket.on("bot_uttered", function (data) {
     showTyping(false);
-    renderMessage(normalizeBotUttered(data));
+    const msg = normalizeBotUttered(data);
+    const last = state.lastBot;
+    state.lastBot = null;
+    if (isCustomOnly(data) && last && last.li.isConnected) {
+      renderMessage(withCustom(last.msg, msg.custom), { replace: last.li });
+      return;
+    }
+    const li = renderMessage(msg);
+    if (!msg.custom) state.lastBot = { li: li, msg: msg };
   });
 
   socket.on("handoff_status", function (data) {

@@ -19,6 +19,7 @@ export const state = {
   typingTimer: null,
   everConnected: false,
   lastChoices: null,     // the newest group of clarification buttons
+  lastBot: null,         // {li, msg}: the bot's newest message of this reply still without its custom json
   lastSent: null,        // last payload sent, resent once if the gateway lost our session
   resent: false,
   withAgent: false       // a tax officer answers (no typing indicator for the bot)
