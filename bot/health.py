@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING, Any, Awaitable, Callable, Dict, Optional, Sequence
+from typing import TYPE_CHECKING, Any, Awaitable, Callable, Dict, List, Optional, Sequence
 
 import aiohttp
 
@@ -25,8 +25,10 @@ class HealthService:
         transcripts: TranscriptRepository,
         redis: Optional["Redis[bytes]"],
         timeout: float,
+        rotation: Optional[Callable[[], Dict[str, str]]] = None,
     ) -> None:
         self._http = http
+        self._rotation = rotation
         self._timeout = timeout
         self._rasa_urls = [url.rstrip("/") for url in rasa_urls]
         self._checks: Dict[str, Optional[Check]] = {
@@ -49,8 +51,16 @@ class HealthService:
                 raise RuntimeError(f"HTTP {resp.status}")
 
     async def _rasa(self) -> Dict[str, Any]:
-        """Each Rasa worker's status; ``degraded`` while some answer (their conversations fail over), else down."""
-        results = await asyncio.gather(*(self._run(self._root(url)) for url in self._rasa_urls))
+        """Each Rasa worker's status; ``degraded`` while some answer (their conversations fail over), else down.
+
+        With several workers each also says whether it is in the rotation (``in``, ``suspect``, ``out``).
+        """
+        results: List[Dict[str, Any]] = list(
+            await asyncio.gather(*(self._run(self._root(url)) for url in self._rasa_urls)))
+        rotation = self._rotation() if self._rotation is not None else {}
+        for url, result in zip(self._rasa_urls, results):
+            if url in rotation and len(results) > 1:
+                result["rotation"] = rotation[url]
         up = sum(result["status"] == "ok" for result in results)
         status = "ok" if up == len(results) else ("degraded" if up else "down")
         if len(results) == 1:
@@ -63,7 +73,7 @@ class HealthService:
 
         return get
 
-    async def _run(self, check: Optional[Check]) -> Dict[str, str]:
+    async def _run(self, check: Optional[Check]) -> Dict[str, Any]:
         if check is None:
             return {"status": "not_configured"}
         try:

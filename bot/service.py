@@ -18,6 +18,7 @@ log = logging.getLogger(__name__)
 
 APOLOGY_TEXT = catalogue.text("apology", "zh") + " " + catalogue.text("apology", "en")
 APOLOGY_KIND = "apology"
+RESTARTED_KIND = "restarted"
 
 
 def apology(recipient_id: str, language: Optional[str] = None) -> BotMessage:
@@ -26,6 +27,15 @@ def apology(recipient_id: str, language: Optional[str] = None) -> BotMessage:
         return {"recipient_id": recipient_id, "text": APOLOGY_TEXT, "custom": {"kind": APOLOGY_KIND}}
     text = catalogue.text("apology", language)
     return {"recipient_id": recipient_id, "text": text, "custom": {"kind": APOLOGY_KIND, "language": language}}
+
+
+def restarted(recipient_id: str, language: Optional[str] = None) -> BotMessage:
+    """The notice that the conversation restarted on another Rasa worker (both languages when unknown)."""
+    if language not in LANGUAGES:
+        text = catalogue.text("restarted", "zh") + " " + catalogue.text("restarted", "en")
+        return {"recipient_id": recipient_id, "text": text, "custom": {"kind": RESTARTED_KIND}}
+    text = catalogue.text("restarted", language)
+    return {"recipient_id": recipient_id, "text": text, "custom": {"kind": RESTARTED_KIND, "language": language}}
 
 
 def turn_language(text: str, metadata: Optional[Dict[str, Any]]) -> Optional[str]:
@@ -111,10 +121,17 @@ class ConversationService:
             replies = intercepted
         elif route is Route.BOT:
             try:
-                replies = await self.rasa.send(conversation_id, masked, metadata, input_channel=channel)
+                reply = await self.rasa.send_turn(conversation_id, masked, metadata, input_channel=channel)
+                replies = reply.messages
+                if reply.restarted and await self._has_history(conversation_id):  # its context was lost
+                    replies = [restarted(conversation_id, language), *replies]
             except UpstreamError as exc:
                 log.warning("rasa failed for a %s message: %s", channel, exc)
                 self.metrics.error(exc.kind)
+                replies = [apology(conversation_id, language)]
+            if not replies:  # Rasa lost the turn: a custom action or its lock/tracker store failed
+                log.warning("rasa returned no reply for a %s message", channel)
+                self.metrics.error("rasa_empty")
                 replies = [apology(conversation_id, language)]
         # Route.AGENT: the message is recorded and relayed to the agent's console (the handoff hook).
         if intercepted is None:
@@ -130,11 +147,18 @@ class ConversationService:
         return replies
 
     async def _record(self, entries: List[TranscriptEntry]) -> None:
+        """Store the turn: now, or through the durable writer's spool while the database is down."""
         try:
             await self.transcripts.add(entries)
-        except Exception as exc:  # the taxpayer still gets the reply
-            log.error("could not store transcript: %s", type(exc).__name__)
+        except Exception as exc:  # not even the spool could keep it; the taxpayer still gets the reply
+            log.error("could not store or spool transcript: %s", type(exc).__name__)
             self.metrics.error("db")
+
+    async def _has_history(self, conversation_id: str) -> bool:
+        try:
+            return bool(await self.transcripts.history(conversation_id, 1))
+        except Exception:  # unknown: say it restarted
+            return True
 
     async def history(self, conversation_id: str) -> List[Dict[str, Any]]:
         """The masked transcript of a conversation."""

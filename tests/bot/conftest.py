@@ -14,6 +14,7 @@ from aiohttp.test_utils import unused_port
 
 from bot.analytics.settings import AnalyticsSettings
 from bot.app import create_app
+from bot.rasa_client import TURN_KEY
 from bot.settings import Settings
 from bot.wechat.settings import WeChatSettings
 from tests.ci import in_ci
@@ -80,7 +81,8 @@ class FakeRasa:
         self.url = f"http://127.0.0.1:{self.port}"
         self.delay = 0.0
         self.status = 200
-        self.received: List[Dict[str, Any]] = []
+        self.received: List[Dict[str, Any]] = []  # bodies as sent, less the gateway's turn marker
+        self.turn_ids: List[Optional[str]] = []  # the gateway's turn marker of each received body
         self.reply: Callable[[str, str], List[Dict[str, Any]]] = rasa_reply
         self.tracker_events: List[Dict[str, Any]] = []  # pause/resume appended through the HTTP API
         self.paused: set = set()
@@ -108,6 +110,8 @@ class FakeRasa:
 
     async def _webhook(self, request: web.Request) -> web.Response:
         body = await request.json()
+        metadata = body.get("metadata")
+        self.turn_ids.append(metadata.pop(TURN_KEY, None) if isinstance(metadata, dict) else None)
         self.received.append(body)
         if self.delay:
             await asyncio.sleep(self.delay)

@@ -2,7 +2,7 @@
 import pytest
 
 from bot.app import create_app
-from bot.keys import ROUTING
+from bot.keys import ROUTING, SIGNER
 from bot.routing import Route
 
 pytestmark = pytest.mark.asyncio
@@ -24,7 +24,7 @@ async def test_reply_shape_merges_custom(client, fake_rasa, custom_payload) -> N
             "custom": custom_payload,
         }
     ]
-    assert fake_rasa.received[-1]["sender"] == "t1"
+    assert fake_rasa.received[-1]["sender"] == client.server.app[SIGNER].conversation_id("t1")  # never the sender
     assert fake_rasa.received[-1]["input_channel"] == "rest"
 
 
@@ -32,10 +32,13 @@ async def test_metadata_is_forwarded(client, fake_rasa) -> None:
     resp = await client.post(URL, json={"sender": "t2", "message": "echo:hi", "metadata": {"lang": "zh"}})
     assert await resp.json() == [{"recipient_id": "t2", "text": "hi"}]
     assert fake_rasa.received[-1]["metadata"] == {"lang": "zh"}
+    await client.post(URL, json={"sender": "t2", "message": "echo:again"})
+    first, second = fake_rasa.turn_ids[-2:]
+    assert first and second and first != second  # each turn is marked anew, to find it if it times out
 
 
 async def test_personal_data_is_masked_before_it_leaves(client, fake_rasa) -> None:
-    await client.post(URL, json={"sender": "t3", "message": "echo:身份证110101199003071234"})
+    await client.post(URL, json={"sender": "t3", "message": "echo:身份证110101198903071234"})
     assert fake_rasa.received[-1]["message"] == "echo:身份证110***********1234"
 
 
@@ -49,11 +52,11 @@ async def test_html_is_returned_as_text(client) -> None:
 async def test_agent_route_skips_rasa(aiohttp_client, make_settings, fake_rasa) -> None:
     app = create_app(make_settings())
     client = await aiohttp_client(app)
-    await app[ROUTING].set("t5", Route.AGENT)
+    await app[ROUTING].set(app[SIGNER].conversation_id("t5"), Route.AGENT)
     resp = await client.post(URL, json={"sender": "t5", "message": "我要人工"})
     assert resp.status == 200 and await resp.json() == []
     assert fake_rasa.received == []
-    await app[ROUTING].set("t5", Route.BOT)
+    await app[ROUTING].set(app[SIGNER].conversation_id("t5"), Route.BOT)
     resp = await client.post(URL, json={"sender": "t5", "message": "echo:back"})
     assert await resp.json() == [{"recipient_id": "t5", "text": "back"}]
 
