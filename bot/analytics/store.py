@@ -1,8 +1,10 @@
 """Writes of satisfaction logging, and the buffer that keeps them while the database is down.
 
-``AnalyticsRepository`` applies one operation (``bot.analytics.ops``) to the database;
-``DurableWriter`` applies it at once or keeps it, in bounded memory and in an append-only spool
-file, and retries in the original order until the database takes it.
+``AnalyticsRepository`` applies one operation (``bot.analytics.ops``, transcript entries or a handoff
+step) to the database; ``DurableWriter`` applies it at once or keeps it, in bounded memory and in an append-only
+spool file, and retries in the original order until the database takes it. A write the database
+refuses for good (bad data: ``is_transient`` is false) is tried ``max_tries`` times and then moved to
+the ``dead_letters`` table, so it never holds up the writes behind it.
 """
 from __future__ import annotations
 
@@ -13,20 +15,63 @@ import os
 from collections import deque
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Callable, Deque, Dict, List, Literal, Optional, Protocol, Tuple, TypedDict, cast
+from typing import Any, Callable, Deque, Dict, List, Literal, Optional, Protocol, Tuple, TypedDict, Union, cast
 
 from sqlalchemy import and_, func, or_, select, text, update
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from bot.analytics.clock import beijing_day, parse_time, utcnow
 from bot.analytics.models import answer_feedback, conversation_outcomes, conversation_ratings, unanswered_questions
 from bot.analytics.ops import EndOp, FeedbackOp, Op, RatingOp, TurnOp
+from bot.db.models import DeadLetter
+from bot.db.repository import (
+    HandoffEventOp,
+    TranscriptEntry,
+    TranscriptOp,
+    insert_entries,
+    insert_handoff_event,
+)
 
 log = logging.getLogger(__name__)
 
 #: What ``DurableWriter.write`` did with an operation: in the database now, or kept for a retry.
 WriteResult = Literal["stored", "buffered"]
+
+#: One durable write: an analytics operation, transcript entries or a handoff step.
+Write = Union[Op, TranscriptOp, HandoffEventOp]
+
+#: SQLSTATE classes of failures that pass: connection, resources, operator intervention (restart),
+#: transaction rollback (serialization, deadlock), lock not available, system errors.
+TRANSIENT_SQLSTATES = ("08", "53", "57", "40", "55P03", "58")
+
+
+def is_transient(exc: BaseException) -> bool:
+    """False when the database refused this write (bad data), true when it was unreachable or busy.
+
+    A refusal is a failed statement (not a failed connection) that is not a connection, resource or
+    concurrency error, or an operation the repository cannot read (``ValueError``, ``TypeError``,
+    ``LookupError``); anything else (refused or dropped connections, timeouts) is transient.
+    """
+    if isinstance(exc, (ValueError, TypeError, LookupError, sa_exc.CompileError)):
+        return False
+    if not isinstance(exc, sa_exc.StatementError):
+        return True  # OSError, timeouts, pool errors, a driver error while connecting
+    if not isinstance(exc, sa_exc.DBAPIError):
+        return False  # the statement's parameters could not be processed
+    if exc.connection_invalidated or exc.statement is None or isinstance(exc.orig, OSError):
+        return True
+    state = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
+    if isinstance(state, str) and state:
+        return state.startswith(TRANSIENT_SQLSTATES)
+    return isinstance(exc, (sa_exc.OperationalError, sa_exc.InterfaceError))  # SQLite: locked, busy, I/O
+
+
+def _error_text(exc: BaseException) -> str:
+    """The database's reason (without the statement and its parameters), for the dead-letter row."""
+    reason = exc.orig if isinstance(exc, sa_exc.DBAPIError) and exc.orig is not None else exc
+    return f"{type(reason).__name__}: {reason}".replace("\x00", "\\0")[:2000]
 
 
 class IdleConversation(TypedDict):
@@ -44,10 +89,14 @@ class AnalyticsRepository:
         self.engine = engine
         self._insert = postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
 
-    async def apply(self, op: Op) -> None:
+    async def apply(self, op: Write) -> None:
         """Apply one operation in its own transaction; ValueError for an unknown kind."""
         async with self.engine.begin() as conn:
-            if op["op"] == "turn":
+            if op["op"] == "transcript":
+                await insert_entries(conn, [TranscriptEntry.from_record(item) for item in op["entries"]])
+            elif op["op"] == "handoff_event":
+                await insert_handoff_event(conn, op)
+            elif op["op"] == "turn":
                 await self._turn(conn, op)
             elif op["op"] == "end":
                 await self._end(conn, op)
@@ -57,6 +106,13 @@ class AnalyticsRepository:
                 await self._feedback(conn, op)
             else:
                 raise ValueError(f"unknown analytics operation {op.get('op')!r}")
+
+    async def dead_letter(self, op: Write, error: str, tries: int) -> None:
+        """Keep an operation the database refused for good in ``dead_letters``."""
+        async with self.engine.begin() as conn:
+            await conn.execute(DeadLetter.__table__.insert().values(
+                kind=str(op.get("op")), payload=op, error=error, tries=tries, created_at=utcnow(),
+            ))
 
     async def _turn(self, conn: AsyncConnection, op: TurnOp) -> None:
         t = conversation_outcomes
@@ -201,8 +257,12 @@ class AnalyticsRepository:
 class OpSink(Protocol):
     """Where ``DurableWriter`` applies operations (``AnalyticsRepository``; tests use doubles)."""
 
-    async def apply(self, op: Op) -> None:
+    async def apply(self, op: Write) -> None:
         """Apply ``op``; raise when it could not be applied (it is then kept and retried)."""
+        ...
+
+    async def dead_letter(self, op: Write, error: str, tries: int) -> None:
+        """Keep ``op``, which the database refused ``tries`` times, aside; raise when it could not."""
         ...
 
 
@@ -215,12 +275,16 @@ class DurableWriter:
 
     ``write`` returns ``"stored"`` (in the database) or ``"buffered"`` (kept, will be retried); it
     raises ``BufferFull`` only when the write could not be kept anywhere. While anything is buffered,
-    new writes queue behind it so operations reach the database in order.
+    new writes queue behind it so operations reach the database in order. A transient failure
+    (``is_transient``) is retried with a growing pause up to ``max_backoff``, for as long as it
+    lasts; any other failure is retried at once up to ``max_tries`` tries, then the operation goes to
+    the dead letters (``OpSink.dead_letter``) and the next one is written.
     """
 
     def __init__(
         self, repo: OpSink, spool_path: Optional[Path] = None, max_memory: int = 50_000,
         retry_seconds: float = 2.0, db_timeout: float = 3.0, on_error: Callable[[str], None] = lambda kind: None,
+        max_tries: int = 3, max_backoff: float = 30.0,
     ) -> None:
         self.repo = repo
         self.spool_path = spool_path
@@ -228,14 +292,18 @@ class DurableWriter:
         self.retry_seconds = retry_seconds
         self.db_timeout = db_timeout
         self.on_error = on_error
-        self._queue: Deque[Tuple[int, Op]] = deque()
+        self.max_tries = max(1, max_tries)
+        self.max_backoff = max(retry_seconds, max_backoff)
+        self._queue: Deque[Tuple[int, Write]] = deque()
         self._seq = 0
         self._applied_seq = 0
         self._spilled = False  # some ops are only in the spool file (memory was full)
+        self._head_tries = 0  # refusals (not transient failures) of the operation at the head of the queue
         self._lock = asyncio.Lock()
         self._wake = asyncio.Event()
         self.stored = 0
         self.buffered_total = 0
+        self.dead_lettered = 0
 
     # ------------------------------------------------------------------ state
     @property
@@ -258,20 +326,24 @@ class DurableWriter:
         return len(ops)
 
     # ------------------------------------------------------------------ writing
-    async def write(self, op: Op) -> WriteResult:
+    async def write(self, op: Write) -> WriteResult:
         """Apply ``op`` now, or keep it for a retry when the database fails or others are waiting."""
+        refused = False
         if not self._queue and not self._spilled:
             try:
                 await asyncio.wait_for(self.repo.apply(op), self.db_timeout)
                 self.stored += 1
                 return "stored"
             except Exception as exc:
+                refused = not is_transient(exc)
                 log.error("analytics write failed (%s); buffering it", type(exc).__name__)
                 self.on_error("db")
         self._buffer(op)
+        if refused and len(self._queue) == 1:  # it is the head: its first try counts
+            self._head_tries = 1
         return "buffered"
 
-    def _buffer(self, op: Op) -> None:
+    def _buffer(self, op: Write) -> None:
         self._seq += 1
         seq = self._seq
         on_disk = self._append_spool(seq, op)
@@ -286,7 +358,7 @@ class DurableWriter:
         self.buffered_total += 1
         self._wake.set()
 
-    def _append_spool(self, seq: int, op: Op) -> bool:
+    def _append_spool(self, seq: int, op: Write) -> bool:
         if self.spool_path is None:
             return False
         try:
@@ -301,15 +373,15 @@ class DurableWriter:
             log.error("analytics spool file not writable: %s", exc)
             return False
 
-    def _read_spool(self) -> List[Tuple[int, Op]]:
+    def _read_spool(self) -> List[Tuple[int, Write]]:
         if self.spool_path is None or not self.spool_path.exists():
             return []
-        ops: List[Tuple[int, Op]] = []
+        ops: List[Tuple[int, Write]] = []
         with open(self.spool_path, encoding="utf-8") as fh:
             for line in fh:
                 try:
                     item = json.loads(line)
-                    ops.append((int(item["seq"]), cast(Op, item["op"])))  # written by _append_spool
+                    ops.append((int(item["seq"]), cast(Write, item["op"])))  # written by _append_spool
                 except (ValueError, KeyError, TypeError):
                     continue  # a torn last line after a crash
         ops.sort(key=lambda x: x[0])
@@ -334,14 +406,35 @@ class DurableWriter:
                 try:
                     await asyncio.wait_for(self.repo.apply(op), self.db_timeout)
                 except Exception as exc:
-                    log.warning("analytics retry failed (%s); %d write(s) waiting",
-                                type(exc).__name__, len(self._queue))
-                    return False
+                    if is_transient(exc):
+                        log.warning("analytics retry failed (%s); %d write(s) waiting",
+                                    type(exc).__name__, len(self._queue))
+                        return False
+                    self._head_tries += 1
+                    if self._head_tries < self.max_tries:
+                        continue  # refused: try again at once, a bounded number of times
+                    if not await self._dead_letter(op, exc):
+                        return False
+                else:
+                    self.stored += 1
                 self._queue.popleft()
                 self._applied_seq = seq
-                self.stored += 1
+                self._head_tries = 0
             self._truncate_spool()
             return True
+
+    async def _dead_letter(self, op: Write, exc: Exception) -> bool:
+        """Move the head operation, refused ``max_tries`` times, to the dead letters; False if that failed."""
+        try:
+            await asyncio.wait_for(self.repo.dead_letter(op, _error_text(exc), self._head_tries), self.db_timeout)
+        except Exception as dead_exc:
+            log.error("could not keep a refused %s write as a dead letter (%s)", op.get("op"), type(dead_exc).__name__)
+            return False
+        log.error("the database refused a %s write %d times (%s); moved to dead_letters",
+                  op.get("op"), self._head_tries, type(exc).__name__)
+        self.dead_lettered += 1
+        self.on_error("dead_letter")
+        return True
 
     def _truncate_spool(self) -> None:
         if self.spool_path is not None and self.spool_path.exists():
@@ -363,6 +456,6 @@ class DurableWriter:
                 delay = self.retry_seconds
                 continue
             ok = await self.flush()
-            delay = self.retry_seconds if ok else min(delay * 2, 30.0)
+            delay = self.retry_seconds if ok else min(delay * 2, self.max_backoff)
             if not ok:
                 await asyncio.sleep(delay)

@@ -1,20 +1,31 @@
-"""Reads and writes transcripts through an async SQLAlchemy engine."""
+"""Reads and writes transcripts through an async SQLAlchemy engine.
+
+Each entry carries a client-generated ``entry_id`` (unique in ``messages``), so a write replayed after
+an outage or a timed-out commit is skipped instead of stored twice. With a durable writer attached
+(``TranscriptRepository.attach``), entries the database cannot take now wait in its spool.
+"""
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Dict, List, Literal, Optional, Protocol, Sequence, TypedDict, Union
 
 from sqlalchemy import select, text
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from bot.db.models import Conversation, Message
+from bot.db.models import Conversation, HandoffEvent, Message
 
 
 def utcnow() -> datetime:
     """The current time in UTC."""
     return datetime.now(timezone.utc)
+
+
+def new_entry_id() -> str:
+    """A fresh idempotency id for a transcript entry."""
+    return uuid.uuid4().hex
 
 
 @dataclass(frozen=True)
@@ -31,6 +42,131 @@ class TranscriptEntry:
     payload: Optional[Dict[str, Any]] = None
     created_at: datetime = field(default_factory=utcnow)
     language: Optional[str] = None
+    entry_id: str = field(default_factory=new_entry_id)
+
+    def record(self) -> EntryRecord:
+        """The entry as JSON (how a durable writer keeps it)."""
+        return EntryRecord(
+            entry_id=self.entry_id, conversation_id=self.conversation_id, sender_type=self.sender_type,
+            channel=self.channel, text=self.text, kind=self.kind, article_id=self.article_id,
+            confidence=self.confidence, payload=self.payload, created_at=self.created_at.isoformat(),
+            language=self.language,
+        )
+
+    @classmethod
+    def from_record(cls, item: EntryRecord) -> TranscriptEntry:
+        """The entry ``record`` returned."""
+        created = datetime.fromisoformat(item["created_at"])
+        if created.tzinfo is None:
+            created = created.replace(tzinfo=timezone.utc)
+        return cls(
+            conversation_id=item["conversation_id"], sender_type=item["sender_type"], channel=item["channel"],
+            text=item.get("text"), kind=item.get("kind"), article_id=item.get("article_id"),
+            confidence=item.get("confidence"), payload=item.get("payload"), created_at=created,
+            language=item.get("language"), entry_id=item["entry_id"],
+        )
+
+
+class EntryRecord(TypedDict):
+    """A transcript entry as JSON (``TranscriptEntry.record``); texts already masked."""
+
+    entry_id: str
+    conversation_id: str
+    sender_type: str
+    channel: str
+    text: Optional[str]
+    kind: Optional[str]
+    article_id: Optional[str]
+    confidence: Optional[float]
+    payload: Optional[Dict[str, Any]]
+    created_at: str  # ISO 8601
+    language: Optional[str]
+
+
+class TranscriptOp(TypedDict):
+    """Transcript entries as one durable write (applied by ``insert_entries``)."""
+
+    op: Literal["transcript"]
+    entries: List[EntryRecord]
+
+
+def transcript_op(entries: Sequence[TranscriptEntry]) -> TranscriptOp:
+    """The durable write that stores ``entries``."""
+    return TranscriptOp(op="transcript", entries=[e.record() for e in entries])
+
+
+class HandoffEventOp(TypedDict):
+    """One handoff step (``handoff_events``) as a durable write (applied by ``insert_handoff_event``)."""
+
+    op: Literal["handoff_event"]
+    event_id: str
+    conversation_id: str
+    event_type: str
+    at: str  # ISO 8601
+    agent: Optional[str]
+    reason: Optional[str]
+    data: Optional[Dict[str, Any]]
+
+
+def handoff_event_op(
+    conversation_id: str, event_type: str, agent: Optional[str] = None, reason: Optional[str] = None,
+    data: Optional[Dict[str, Any]] = None,
+) -> HandoffEventOp:
+    """The durable write that stores one handoff step, with a fresh ``event_id``."""
+    return HandoffEventOp(op="handoff_event", event_id=new_entry_id(), conversation_id=conversation_id,
+                          event_type=event_type, at=utcnow().isoformat(), agent=agent, reason=reason, data=data)
+
+
+async def insert_handoff_event(conn: AsyncConnection, op: HandoffEventOp) -> None:
+    """Insert one handoff step; a step already stored (same ``event_id``) is skipped."""
+    insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+    at = datetime.fromisoformat(op["at"])
+    await conn.execute(insert(HandoffEvent.__table__).values(
+        event_id=op["event_id"], conversation_id=op["conversation_id"], event_type=op["event_type"],
+        created_at=at if at.tzinfo else at.replace(tzinfo=timezone.utc), agent=op.get("agent"),
+        reason=op.get("reason"), data=op.get("data"),
+    ).on_conflict_do_nothing(index_elements=["event_id"]))
+
+
+class Spool(Protocol):
+    """Where attached writes go: stored now, or kept and retried (``bot.analytics.store.DurableWriter``)."""
+
+    async def write(self, op: Union[TranscriptOp, HandoffEventOp]) -> str:
+        """Store ``op`` now or keep it for a retry; raise only when it cannot be kept."""
+        ...
+
+
+async def insert_entries(conn: AsyncConnection, entries: Sequence[TranscriptEntry]) -> None:
+    """Insert messages (and their conversations on first sight); entries already stored are skipped."""
+    if not entries:
+        return
+    insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+    first = entries[0]
+    for conv_id in dict.fromkeys(e.conversation_id for e in entries):
+        await conn.execute(
+            insert(Conversation.__table__).values(
+                id=conv_id, channel=first.channel, route="bot", created_at=first.created_at
+            ).on_conflict_do_nothing(index_elements=["id"])
+        )
+    await conn.execute(
+        insert(Message.__table__).on_conflict_do_nothing(index_elements=["entry_id"]),
+        [
+            {
+                "entry_id": e.entry_id,
+                "conversation_id": e.conversation_id,
+                "created_at": e.created_at,
+                "sender_type": e.sender_type,
+                "channel": e.channel,
+                "text": e.text,
+                "kind": e.kind,
+                "article_id": e.article_id,
+                "confidence": e.confidence,
+                "payload": e.payload,
+                "language": e.language,
+            }
+            for e in entries
+        ],
+    )
 
 
 class TranscriptRepository:
@@ -38,8 +174,11 @@ class TranscriptRepository:
 
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
-        dialect = engine.dialect.name
-        self._insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        self._spool: Optional[Spool] = None
+
+    def attach(self, spool: Spool) -> None:
+        """Send later writes through ``spool`` (the durable writer), so an outage loses no entry."""
+        self._spool = spool
 
     async def ping(self) -> None:
         """Raise if the database cannot run a trivial query."""
@@ -47,34 +186,22 @@ class TranscriptRepository:
             await conn.execute(text("SELECT 1"))
 
     async def add(self, entries: Sequence[TranscriptEntry]) -> None:
-        """Store messages, creating their conversations on first sight."""
+        """Store messages, creating their conversations on first sight.
+
+        With a spool attached the messages are stored now or kept there and written later (exactly
+        once); without one a database failure raises.
+        """
         if not entries:
             return
-        first = entries[0]
+        if self._spool is not None:
+            await self._spool.write(transcript_op(entries))
+            return
+        await self.insert(entries)
+
+    async def insert(self, entries: Sequence[TranscriptEntry]) -> None:
+        """Store messages now, in one transaction (no spool); entries already stored are skipped."""
         async with self._engine.begin() as conn:
-            for conv_id in dict.fromkeys(e.conversation_id for e in entries):
-                stmt = self._insert(Conversation.__table__).values(
-                    id=conv_id, channel=first.channel, route="bot", created_at=first.created_at
-                ).on_conflict_do_nothing(index_elements=["id"])
-                await conn.execute(stmt)
-            await conn.execute(
-                Message.__table__.insert(),
-                [
-                    {
-                        "conversation_id": e.conversation_id,
-                        "created_at": e.created_at,
-                        "sender_type": e.sender_type,
-                        "channel": e.channel,
-                        "text": e.text,
-                        "kind": e.kind,
-                        "article_id": e.article_id,
-                        "confidence": e.confidence,
-                        "payload": e.payload,
-                        "language": e.language,
-                    }
-                    for e in entries
-                ],
-            )
+            await insert_entries(conn, entries)
 
     async def history(self, conversation_id: str, limit: int = 500) -> List[Dict[str, Any]]:
         """The conversation's last ``limit`` messages, oldest first."""
