@@ -18,7 +18,7 @@ from bot.analytics.setup import build_survey, setup_analytics
 from bot.db.engine import create_engine
 from bot.db.migrate import upgrade_head
 from bot.db.repository import TranscriptEntry, TranscriptRepository
-from bot.errors import error_middleware, security_headers_middleware
+from bot.errors import error_middleware
 from bot.handoff.policy import HandoffPolicy
 from bot.handoff.setup import setup_handoff
 from bot.handoff.store import HandoffStore
@@ -28,6 +28,7 @@ from bot.i18n_view import routes as i18n_routes
 from bot.keys import (
     ENGINE,
     HANDOFF,
+    HANDOFF_REPO,
     HEALTH,
     HTTP,
     METRICS,
@@ -40,15 +41,19 @@ from bot.keys import (
     SURVEY,
     THROTTLE,
     TRANSCRIPTS,
+    WRITER,
 )
 from bot.metrics import Metrics
 from bot.rasa_client import RasaClient
+from bot.rasa_probe import RasaProber, WorkerPool
 from bot.ratelimit import Limit, MemoryRateLimiter, RateLimiter, RedisRateLimiter, Throttle
 from bot.routing import InMemoryRouting, RoutingService
+from bot.security import setup_security_headers
 from bot.service import ConversationService
 from bot.sessions import SessionSigner
 from bot.settings import Settings
 from bot.socket_channel import SocketTaxpayers, close_socket_server, create_socket_server, register_handlers
+from bot.tasks import background
 from bot.views import setup_routes
 from bot.wechat.setup import setup_wechat
 
@@ -109,6 +114,8 @@ async def services_ctx(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     metrics = app[METRICS]
     transcripts = app[TRANSCRIPTS]
+    transcripts.attach(app[WRITER])  # transcripts take the analytics' durable path: an outage loses no line
+    app[HANDOFF_REPO].attach(app[WRITER])  # and so do the handoff's steps
     handoff = app[HANDOFF]
     handoff.add_subscriber(SocketTaxpayers(app[SIO]))  # agent messages, notices, queue positions, the survey
 
@@ -118,7 +125,7 @@ async def services_ctx(app: web.Application) -> AsyncIterator[None]:
         try:
             await transcripts.add([TranscriptEntry(conversation_id, "system", "survey", message["text"],
                                                    kind="survey", payload=payload)])
-        except Exception as exc:  # the request still reaches the taxpayer
+        except Exception as exc:  # only when not even the spool can keep it; the request still reaches the taxpayer
             log.error("could not store the rating request: %s", type(exc).__name__)
             metrics.error("db")
         await handoff.send_to_taxpayer(conversation_id, message)
@@ -136,19 +143,26 @@ async def services_ctx(app: web.Application) -> AsyncIterator[None]:
         limiter,
         sender=Limit(settings.sender_burst, settings.sender_per_minute),
         ip=Limit(settings.ip_burst, settings.ip_per_minute),
+        write=Limit(settings.write_burst, settings.write_per_minute),  # tickets, ratings, feedback
     )
+    pool = WorkerPool(settings.rasa_workers, settings.probe_misses)  # which workers are in the rotation
     rasa = RasaClient(
         app[HTTP],
         settings.rasa_workers,  # sticky per conversation when there are several
         aiohttp.ClientTimeout(total=settings.reply_timeout, connect=settings.connect_timeout),
+        pool=pool, shared_context=settings.rasa_context_shared, token=settings.rasa_token,
     )
     app[SERVICE] = ConversationService(
         rasa, transcripts, app[ROUTING], metrics, settings.history_limit, hooks=(handoff, survey)
     )
     app[HEALTH] = HealthService(
-        app[HTTP], settings.rasa_workers, settings.action_server_url, transcripts, app[REDIS], settings.health_timeout
+        app[HTTP], settings.rasa_workers, settings.action_server_url, transcripts, app[REDIS], settings.health_timeout,
+        rotation=pool.status,
     )
-    yield
+    probing = [RasaProber(app[HTTP], pool, settings.probe_interval).run()] if len(pool.workers) > 1 else []
+    async with background(*probing):  # with one worker there is nothing to fail over to
+        yield
+    await rasa.close()  # stop waiting to revert timed-out turns
 
 
 def create_app(
@@ -161,9 +175,10 @@ def create_app(
     settings = settings or Settings.from_env()
     metrics = Metrics()
     app = web.Application(
-        middlewares=[security_headers_middleware, error_middleware(metrics.error)],
+        middlewares=[error_middleware(metrics.error)],
         client_max_size=settings.max_body_bytes,
     )
+    setup_security_headers(app)  # CSP, X-Frame-Options, Referrer-Policy, nosniff on every response
     app[SETTINGS] = settings
     app[METRICS] = metrics
     app[SIGNER] = SessionSigner(settings.session_secret)

@@ -18,8 +18,10 @@ from bot.analytics.survey import SurveyService
 from bot.db.handoff_repository import HandoffRepository
 from bot.db.repository import TranscriptRepository
 from bot.handoff.knowledge_search import KnowledgeSearch
+from bot.handoff.login_guard import LoginGuard
 from bot.handoff.manager import HandoffManager
 from bot.handoff.policy import HandoffPolicy
+from bot.handoff.sessions import SessionStore
 from bot.handoff.store import HandoffStore
 from bot.health import HealthService
 from bot.metrics import Metrics
@@ -55,6 +57,8 @@ HANDOFF_STORE: web.AppKey[HandoffStore] = web.AppKey("handoff_store")
 HANDOFF_REPO = web.AppKey("handoff_repo", HandoffRepository)
 HANDOFF_POLICY = web.AppKey("handoff_policy", HandoffPolicy)
 KNOWLEDGE_SEARCH = web.AppKey("knowledge_search", KnowledgeSearch)
+CONSOLE_SESSIONS: web.AppKey[SessionStore] = web.AppKey("console_sessions")  # SQL, or Redis with REDIS_URL
+LOGIN_GUARD = web.AppKey("login_guard", LoginGuard)  # console login lockout and back-off
 
 # satisfaction survey, outcomes and the dashboard (bot/analytics)
 ANALYTICS_SETTINGS = web.AppKey("analytics_settings", AnalyticsSettings)

@@ -44,6 +44,9 @@ class Settings:
     connect_timeout: float = 1.0
     reply_timeout: float = 4.0
     health_timeout: float = 2.0
+    probe_interval: float = 1.0  # each Rasa worker's / is probed this often (bot/rasa_probe.py)
+    probe_misses: int = 3
+    rasa_shared_tracker: Optional[bool] = None  # None: shared when redis_url is set (scripts/stack.py)
     max_message_chars: int = 2000
     max_body_bytes: int = 64 * 1024
     sender_burst: int = 10
@@ -60,9 +63,18 @@ class Settings:
     # live-agent handoff and the agent console (bot/handoff)
     rasa_token: Optional[str] = field(default=None, repr=False)
     session_key: Optional[str] = field(default=None, repr=False)
-    cookie_secure: bool = False
+    contact_key: Optional[str] = field(default=None, repr=False)  # None: derived from session_secret
+    cookie_secure: bool = False  # from_env: true unless ENVIRONMENT=development
+    environment: str = "production"
+    header_timeout: float = 10.0
+    body_timeout: float = 10.0
+    write_burst: int = 10
+    write_per_minute: float = 10.0
     handoff_redis_prefix: str = "taxguide:handoff:"
     bcrypt_rounds: int = 12
+    login_max_failures: int = 5  # per account, then locked (exponential back-off)
+    login_address_max_failures: int = 20  # per client address
+    login_lockout_seconds: float = 30.0
     # the subsystems' own sections; None: their defaults (no environment read)
     analytics: Optional[AnalyticsSettings] = None
     wechat: WeChatSettings = field(default_factory=WeChatSettings)
@@ -78,12 +90,18 @@ class Settings:
         """The Rasa servers conversations are spread over (at least rasa_url)."""
         return self.rasa_urls or (self.rasa_url,)
 
+    @property
+    def rasa_context_shared(self) -> bool:
+        """Whether every Rasa worker sees every conversation's tracker (Redis tracker store)."""
+        return self.redis_url is not None if self.rasa_shared_tracker is None else self.rasa_shared_tracker
+
     @classmethod
     def from_env(cls, env: Optional[Mapping[str, str]] = None) -> "Settings":
         """Build settings from environment variables (``os.environ`` by default)."""
         read = Env(env)
         rasa_urls = tuple(u.rstrip("/") for u in read.items("RASA_URLS"))
         database_url = _resolve_sqlite(read.text("DATABASE_URL") or DEFAULT_DATABASE_URL)
+        environment = read.choice("ENVIRONMENT", cls.environment, ("production", "development"))
         if len(set(rasa_urls)) != len(rasa_urls):
             raise SettingsError("RASA_URLS must not list a Rasa server twice")
         return cls(
@@ -97,6 +115,9 @@ class Settings:
             connect_timeout=read.number("UPSTREAM_CONNECT_TIMEOUT", cls.connect_timeout),
             reply_timeout=read.number("UPSTREAM_TIMEOUT", cls.reply_timeout, maximum=30, positive=True),
             health_timeout=read.number("HEALTH_TIMEOUT", cls.health_timeout),
+            probe_interval=read.number("RASA_PROBE_INTERVAL", cls.probe_interval, maximum=60, positive=True),
+            probe_misses=read.integer("RASA_PROBE_MISSES", cls.probe_misses, minimum=1),
+            rasa_shared_tracker=read.boolean("RASA_SHARED_TRACKER", read.text("REDIS_URL") is not None),
             max_message_chars=read.integer("MAX_MESSAGE_CHARS", cls.max_message_chars),
             max_body_bytes=read.integer("MAX_BODY_BYTES", cls.max_body_bytes),
             sender_burst=read.integer("RATE_LIMIT_SENDER_BURST", cls.sender_burst),
@@ -111,9 +132,19 @@ class Settings:
             log_level=(read.text("LOG_LEVEL") or cls.log_level).upper(),
             rasa_token=read.text("RASA_TOKEN"),
             session_key=read.text("SESSION_KEY"),
-            cookie_secure=read.boolean("SESSION_COOKIE_SECURE", cls.cookie_secure),
+            contact_key=read.text("CONTACT_KEY"),
+            cookie_secure=read.boolean("SESSION_COOKIE_SECURE", environment != "development"),
+            environment=environment,
+            header_timeout=read.number("HEADER_TIMEOUT", cls.header_timeout, positive=True),
+            body_timeout=read.number("BODY_TIMEOUT", cls.body_timeout, positive=True),
+            write_burst=read.integer("RATE_LIMIT_WRITE_BURST", cls.write_burst),
+            write_per_minute=read.number("RATE_LIMIT_WRITE_PER_MINUTE", cls.write_per_minute),
             handoff_redis_prefix=read.text("HANDOFF_REDIS_PREFIX") or cls.handoff_redis_prefix,
-            bcrypt_rounds=read.integer("BCRYPT_ROUNDS", cls.bcrypt_rounds),
+            bcrypt_rounds=read.integer("BCRYPT_ROUNDS", cls.bcrypt_rounds, minimum=4, maximum=31),
+            login_max_failures=read.integer("LOGIN_MAX_FAILURES", cls.login_max_failures, minimum=1),
+            login_address_max_failures=read.integer("LOGIN_ADDRESS_MAX_FAILURES", cls.login_address_max_failures,
+                                                    minimum=1),
+            login_lockout_seconds=read.number("LOGIN_LOCKOUT_SECONDS", cls.login_lockout_seconds, positive=True),
             analytics=AnalyticsSettings.from_env(database_url, env),
             wechat=WeChatSettings.from_env(env),
             handoff_policy=load_policy(env),

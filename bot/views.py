@@ -8,23 +8,16 @@ import yaml
 from aiohttp import web
 
 from bot.errors import ApiError, dumps
-from bot.http import conversation_owner
+from bot.http import client_ip, conversation_owner, read_json
 from bot.keys import HEALTH, METRICS, SERVICE, SETTINGS, SIGNER, THROTTLE
 from bot.ratelimit import Decision
-from bot.validation import decode_json_body, parse_rest_payload
+from bot.security import content_security_policy
+from bot.validation import parse_rest_payload
 
 BOT_DIR = Path(__file__).resolve().parent
 OPENAPI_PATH = BOT_DIR / "openapi.yaml"
-
-
-def client_ip(request: web.Request) -> str:
-    """The taxpayer's address; the last X-Forwarded-For hop only behind a trusted proxy."""
-    if request.app[SETTINGS].trust_proxy:
-        forwarded = request.headers.get("X-Forwarded-For", "")
-        hops = [h.strip() for h in forwarded.split(",") if h.strip()]
-        if hops:
-            return hops[-1]
-    return request.remote or "unknown"
+DOCS_STYLE = ("body{font-family:sans-serif;margin:2em;max-width:70em}td{padding:.2em .8em;"
+              "border-bottom:1px solid #ddd}pre{background:#f6f6f6;padding:1em;overflow:auto}")
 
 
 def _raise_if_limited(decision: Decision) -> None:
@@ -41,20 +34,24 @@ async def rest_webhook(request: web.Request) -> web.Response:
     """Rasa-compatible REST channel: one message in, a list of bot messages out."""
     app = request.app
     _raise_if_limited(await app[THROTTLE].check_ip(client_ip(request)))
-    message = parse_rest_payload(decode_json_body(await request.read()), app[SETTINGS].max_message_chars)
-    _raise_if_limited(await app[THROTTLE].check_sender(message.sender))
-    replies = await app[SERVICE].handle(message.sender, message.text, "rest", message.metadata)
+    message = parse_rest_payload(await read_json(request), app[SETTINGS].max_message_chars)
+    conversation_id = app[SIGNER].conversation_id(message.sender)  # staff never see the sender itself
+    _raise_if_limited(await app[THROTTLE].check_sender(conversation_id))
+    replies = await app[SERVICE].handle(conversation_id, message.text, "rest", message.metadata)
+    for reply in replies:  # Rasa's REST channel answers to the sender the client sent
+        if reply.get("recipient_id") == conversation_id:
+            reply["recipient_id"] = message.sender
     return web.json_response(replies, dumps=dumps)
 
 
 async def create_session(request: web.Request) -> web.Response:
-    """Issue a signed session id usable as REST sender and history bearer."""
+    """Issue a signed session token: the REST ``sender`` and the bearer of the conversation's endpoints."""
     _raise_if_limited(await request.app[THROTTLE].check_ip(client_ip(request)))
     return web.json_response({"session_id": request.app[SIGNER].new_id()}, status=201)
 
 
 async def history(request: web.Request) -> web.Response:
-    """The masked transcript, only for the bearer of the conversation's session id."""
+    """The masked transcript, only for the bearer of the conversation's session token."""
     conversation_id = conversation_owner(request)
     messages = await request.app[SERVICE].history(conversation_id)
     return web.json_response(messages, headers={"Cache-Control": "no-store"}, dumps=dumps)
@@ -93,14 +90,13 @@ async def docs(request: web.Request) -> web.Response:
     title = html.escape(spec.get("info", {}).get("title", "API"))
     page = (
         "<!doctype html><html lang='en'><head><meta charset='utf-8'>"
-        f"<title>{title}</title><style>body{{font-family:sans-serif;margin:2em;max-width:70em}}"
-        "td{padding:.2em .8em;border-bottom:1px solid #ddd}pre{background:#f6f6f6;padding:1em;"
-        "overflow:auto}</style></head><body>"
+        f"<title>{title}</title><style>{DOCS_STYLE}</style></head><body>"
         f"<h1>{title}</h1><p><a href='/openapi.yaml'>openapi.yaml</a></p>"
         f"<table>{''.join(rows)}</table><h2>Specification</h2><pre>{html.escape(raw)}</pre>"
         "</body></html>"
     )
-    return web.Response(text=page, content_type="text/html")
+    csp = {"Content-Security-Policy": content_security_policy(inline_styles=[DOCS_STYLE])}
+    return web.Response(text=page, content_type="text/html", headers=csp)
 
 
 async def index(request: web.Request) -> web.Response:

@@ -26,8 +26,9 @@ from bot.analytics.clock import BEIJING
 from bot.analytics.queries import AnalyticsQueries, Filters
 from bot.analytics.store import BufferFull
 from bot.errors import ApiError, dumps
+from bot.handoff.audit import record_access
 from bot.handoff.auth import require_role
-from bot.http import conversation_owner, read_object
+from bot.http import conversation_owner, limit_writes, read_object
 from bot.keys import QUERIES, SERVICE, SETTINGS, SURVEY
 from bot.privacy import mask_pii
 
@@ -52,6 +53,7 @@ def _json(data: Any, status: int = 200) -> web.Response:
 async def rate(request: web.Request) -> web.Response:
     """Rate the conversation 1..5 (a second rating replaces the first) or skip."""
     conversation_id = conversation_owner(request)
+    await limit_writes(request, conversation_id)
     body = await read_object(request)
     skip = body.get("skip") is True
     score = body.get("score")
@@ -73,6 +75,7 @@ async def rate(request: web.Request) -> web.Response:
 async def feedback(request: web.Request) -> web.Response:
     """Thumbs up/down on one answer (its ``custom.feedback_id``)."""
     conversation_id = conversation_owner(request)
+    await limit_writes(request, conversation_id)
     body = await read_object(request)
     feedback_id, helpful = body.get("feedback_id"), body.get("helpful")
     if not isinstance(feedback_id, str) or not 1 <= len(feedback_id) <= 64:
@@ -155,11 +158,12 @@ async def dashboard(request: web.Request) -> web.Response:
 
 @require_analyst
 async def conversation(request: web.Request) -> web.Response:
-    """One conversation's masked transcript with its outcome, rating and answer votes."""
+    """One conversation's masked transcript with its outcome, rating and answer votes; logged."""
     conversation_id = request.match_info["conversation_id"]
     data = await request.app[QUERIES].conversation(conversation_id, request.app[SETTINGS].history_limit)
     if data is None:
         raise ApiError(404, "not_found", "no such conversation")
+    await record_access(request, "transcript", conversation_id=conversation_id)
     return _json(data)
 
 

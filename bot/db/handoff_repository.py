@@ -1,15 +1,20 @@
-"""SQL side of the handoff: the analytics event log, console accounts and offline tickets."""
+"""SQL side of the handoff: the analytics event log, console accounts, offline tickets, the staff access log."""
 from __future__ import annotations
 
+import logging
 from datetime import datetime, timezone
 from typing import Any, Dict, List, Optional, TypedDict
 
+from cryptography.fernet import Fernet, InvalidToken
 from sqlalchemy import func, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bot.db.models import AgentAccount, Conversation, HandoffEvent, OfflineTicket
-from bot.db.repository import utcnow
+from bot.db.contact import mask_contact
+from bot.db.models import AgentAccount, Conversation, HandoffEvent, OfflineTicket, StaffAccess
+from bot.db.repository import Spool, handoff_event_op, insert_handoff_event, utcnow
+
+log = logging.getLogger(__name__)
 
 EVENT_TYPES = (
     "requested", "queued", "claimed", "agent_message", "returned", "resolved", "abandoned", "offline_ticket", "note",
@@ -42,7 +47,7 @@ class AccountRow(TypedDict):
 
 
 class TicketRow(TypedDict):
-    """One offline message as the console lists it."""
+    """One offline message as the console lists it (``contact`` masked: ``HandoffRepository.ticket_contact``)."""
 
     id: int
     conversation_id: str
@@ -75,11 +80,52 @@ def _account(row: Any) -> AccountRow:
             "created_at": row["created_at"]}
 
 
-class HandoffRepository:
-    """The handoff's SQL tables: event log, console accounts, offline tickets, the conversation's route."""
+class AccessRow(TypedDict):
+    """One line of the staff access log."""
 
-    def __init__(self, engine: AsyncEngine) -> None:
+    id: int
+    time: Optional[str]
+    username: str
+    role: str
+    action: str
+    conversation_id: Optional[str]
+    ticket_id: Optional[int]
+    route: str
+    reason: Optional[str]
+
+
+class HandoffRepository:
+    """The handoff's SQL tables: event log, accounts, offline tickets, routes, the staff access log.
+
+    ``contact_cipher`` encrypts the tickets' contacts; without it tickets with a contact cannot be
+    written or revealed (the accounts tool needs none).
+    """
+
+    def __init__(self, engine: AsyncEngine, contact_cipher: Optional[Fernet] = None) -> None:
         self._engine = engine
+        self._cipher = contact_cipher
+        self._spool: Optional[Spool] = None
+
+    def attach(self, spool: Spool) -> None:
+        """Send later steps through ``spool`` (the durable writer), so an outage loses none."""
+        self._spool = spool
+
+    def _fernet(self) -> Fernet:
+        if self._cipher is None:
+            raise RuntimeError("this repository has no contact cipher")
+        return self._cipher
+
+    def _open(self, row: Any) -> Optional[str]:
+        """A ticket row's contact in clear (None when there is none or it cannot be decrypted)."""
+        value: Optional[str] = row["contact"]
+        if not value or not row["contact_sealed"]:
+            return value
+        try:
+            clear: bytes = self._fernet().decrypt(value.encode("ascii"))
+        except InvalidToken:
+            log.error("ticket %s: the contact does not decrypt with this CONTACT_KEY", row["id"])
+            return None
+        return clear.decode("utf-8")
 
     # ------------------------------------------------------------------ events
     async def add_event(
@@ -89,13 +135,12 @@ class HandoffRepository:
         """Append one step (``event_type`` one of ``EVENT_TYPES``) to ``handoff_events``."""
         if event_type not in EVENT_TYPES:
             raise ValueError(f"unknown handoff event {event_type!r}")
+        op = handoff_event_op(conversation_id, event_type, agent, reason, data)
+        if self._spool is not None:
+            await self._spool.write(op)
+            return
         async with self._engine.begin() as conn:
-            await conn.execute(
-                HandoffEvent.__table__.insert().values(
-                    conversation_id=conversation_id, event_type=event_type, created_at=utcnow(), agent=agent,
-                    reason=reason, data=data,
-                )
-            )
+            await insert_handoff_event(conn, op)
 
     async def events(self, conversation_id: Optional[str] = None, event_type: Optional[str] = None) -> List[EventRow]:
         """Stored steps, oldest first, of one conversation and/or one type (all when neither is given)."""
@@ -152,6 +197,13 @@ class HandoffRepository:
             row = (await conn.execute(select(table).where(table.c.username == username))).mappings().first()
         return _account(row) if row else None
 
+    async def display_name(self, username: str) -> Optional[str]:
+        """The name taxpayers see for the officer ``username`` (None when there is no such account)."""
+        table = AgentAccount.__table__
+        async with self._engine.connect() as conn:
+            name = (await conn.execute(select(table.c.display_name).where(table.c.username == username))).scalar()
+        return str(name) if name else None
+
     async def accounts(self) -> List[AccountRow]:
         """Every account, by username."""
         table = AgentAccount.__table__
@@ -176,23 +228,28 @@ class HandoffRepository:
             result = await conn.execute(
                 OfflineTicket.__table__.insert().values(
                     conversation_id=conversation_id, created_at=utcnow(), message=message,
-                    contact_method=contact_method, contact=contact, language=language, reply_by=reply_by,
-                    status="open",
+                    contact_method=contact_method, language=language, reply_by=reply_by, status="open",
+                    contact=self._fernet().encrypt(contact.encode("utf-8")).decode("ascii") if contact else None,
+                    contact_sealed=True,
                 )
             )
             return int(result.inserted_primary_key[0])
 
-    async def tickets(self, status: Optional[str] = "open") -> List[TicketRow]:
-        """Offline messages with ``status`` (all when None), oldest first."""
+    async def tickets(
+        self, status: Optional[str] = "open", after: int = 0, limit: Optional[int] = None
+    ) -> List[TicketRow]:
+        """Offline messages with ``status`` (all when None) above id ``after``, oldest first, ``limit`` at most."""
         table = OfflineTicket.__table__
-        stmt = select(table).order_by(table.c.created_at, table.c.id)
+        stmt = select(table).where(table.c.id > after).order_by(table.c.id)
         if status:
             stmt = stmt.where(table.c.status == status)
+        if limit is not None:
+            stmt = stmt.limit(limit)
         async with self._engine.connect() as conn:
             rows = (await conn.execute(stmt)).mappings().all()
         return [
             {"id": r["id"], "conversation_id": r["conversation_id"], "created_at": _iso(r["created_at"]),
-             "message": r["message"], "contact_method": r["contact_method"], "contact": r["contact"],
+             "message": r["message"], "contact_method": r["contact_method"], "contact": mask_contact(self._open(r)),
              "language": r["language"], "reply_by": _iso(r["reply_by"]), "status": r["status"],
              "closed_by": r["closed_by"], "closed_at": _iso(r["closed_at"])}
             for r in rows
@@ -207,3 +264,64 @@ class HandoffRepository:
                 .values(status="closed", closed_by=agent, closed_at=utcnow())
             )
         return bool(result.rowcount)
+
+    async def ticket_contact(self, ticket_id: int) -> Optional[Dict[str, Any]]:
+        """A ticket's conversation id and contact in clear (None when there is no such ticket)."""
+        table = OfflineTicket.__table__
+        async with self._engine.connect() as conn:
+            row = (await conn.execute(select(table).where(table.c.id == ticket_id))).mappings().first()
+        if row is None:
+            return None
+        return {"ticket_id": row["id"], "conversation_id": row["conversation_id"],
+                "contact_method": row["contact_method"], "contact": self._open(row)}
+
+    async def seal_legacy_contacts(self) -> int:
+        """Encrypt the contacts stored in clear before migration 0007; how many (0 when the database is down)."""
+        table = OfflineTicket.__table__
+        fernet = self._fernet()
+        try:
+            async with self._engine.begin() as conn:
+                rows = (await conn.execute(
+                    select(table.c.id, table.c.contact).where(table.c.contact_sealed.is_(False))
+                )).all()
+                for ticket_id, contact in rows:
+                    sealed = fernet.encrypt(contact.encode("utf-8")).decode("ascii") if contact else None
+                    await conn.execute(update(table).where(table.c.id == ticket_id)
+                                       .values(contact=sealed, contact_sealed=True))
+        except (SQLAlchemyError, OSError):
+            log.warning("could not encrypt the legacy ticket contacts now; they stay in clear until the next start")
+            return 0
+        return len(rows)
+
+    # ------------------------------------------------------------------ staff access log
+    async def record_access(
+        self, username: str, role: str, action: str, route: str, conversation_id: Optional[str] = None,
+        ticket_id: Optional[int] = None, reason: Optional[str] = None,
+    ) -> None:
+        """Log that ``username`` saw a transcript or a contact (``action``) through ``route``."""
+        async with self._engine.begin() as conn:
+            await conn.execute(
+                StaffAccess.__table__.insert().values(
+                    created_at=utcnow(), username=username, role=role, action=action, route=route[:200],
+                    conversation_id=conversation_id, ticket_id=ticket_id, reason=reason[:200] if reason else None,
+                )
+            )
+
+    async def access_log(
+        self, conversation_id: Optional[str] = None, username: Optional[str] = None, limit: int = 500
+    ) -> List[AccessRow]:
+        """The newest ``limit`` access log lines, newest first, of one conversation and/or one user."""
+        table = StaffAccess.__table__
+        stmt = select(table).order_by(table.c.created_at.desc(), table.c.id.desc()).limit(limit)
+        if conversation_id is not None:
+            stmt = stmt.where(table.c.conversation_id == conversation_id)
+        if username is not None:
+            stmt = stmt.where(table.c.username == username)
+        async with self._engine.connect() as conn:
+            rows = (await conn.execute(stmt)).mappings().all()
+        return [
+            {"id": r["id"], "time": _iso(r["created_at"]), "username": r["username"], "role": r["role"],
+             "action": r["action"], "conversation_id": r["conversation_id"], "ticket_id": r["ticket_id"],
+             "route": r["route"], "reason": r["reason"]}
+            for r in rows
+        ]

@@ -47,8 +47,12 @@ class Message(Base):
     confidence = Column(Float, nullable=True)
     payload = Column(JSON, nullable=True)  # buttons and custom data, masked
     language = Column(String(8), nullable=True)  # zh | en (the taxpayer's language for this turn)
+    entry_id = Column(String(32), nullable=True)  # the gateway's id of the entry: a replayed write is skipped
 
-    __table_args__ = (Index("ix_messages_conversation_time", "conversation_id", "created_at", "id"),)
+    __table_args__ = (
+        Index("ix_messages_conversation_time", "conversation_id", "created_at", "id"),
+        Index("ux_messages_entry_id", "entry_id", unique=True),
+    )
 
 
 class HandoffEvent(Base):
@@ -67,10 +71,12 @@ class HandoffEvent(Base):
     agent = Column(String(64), nullable=True)
     reason = Column(String(32), nullable=True)
     data = Column(JSON, nullable=True)
+    event_id = Column(String(32), nullable=True)  # the gateway's id of the step: a replayed write is skipped
 
     __table_args__ = (
         Index("ix_handoff_events_conversation", "conversation_id", "created_at"),
         Index("ix_handoff_events_type_time", "event_type", "created_at"),
+        Index("ux_handoff_events_event_id", "event_id", unique=True),
     )
 
 
@@ -98,7 +104,8 @@ class OfflineTicket(Base):
     created_at = Column(DateTime(timezone=True), nullable=False)
     message = Column(Text, nullable=False)  # masked
     contact_method = Column(String(16), nullable=False)  # chat | phone | email
-    contact = Column(String(200), nullable=True)  # given on purpose to be contacted; shown to agents only
+    contact = Column(Text, nullable=True)  # Fernet token of the phone/e-mail given to be called back
+    contact_sealed = Column(Boolean, nullable=False, default=True, server_default=true())  # false: legacy clear text
     language = Column(String(8), nullable=True)
     reply_by = Column(DateTime(timezone=True), nullable=True)
     status = Column(String(16), nullable=False, default="open", server_default="open")
@@ -106,3 +113,74 @@ class OfflineTicket(Base):
     closed_at = Column(DateTime(timezone=True), nullable=True)
 
     __table_args__ = (Index("ix_offline_tickets_status", "status", "created_at"),)
+
+
+class ConsoleSession(Base):
+    """A signed-in console session; the cookie holds the token, this row only its SHA-256 (issue 14)."""
+
+    __tablename__ = "console_sessions"
+
+    id = Column(String(64), primary_key=True)  # sha256 hex of the cookie's session token
+    username = Column(String(64), nullable=False)
+    display_name = Column(String(100), nullable=False)
+    role = Column(String(16), nullable=False)
+    csrf_token = Column(String(64), nullable=False)
+    created_at = Column(DateTime(timezone=True), nullable=False)
+    expires_at = Column(DateTime(timezone=True), nullable=False)
+
+    __table_args__ = (
+        Index("ix_console_sessions_username", "username"),
+        Index("ix_console_sessions_expires", "expires_at"),
+    )
+
+
+class ConsoleLoginFailure(Base):
+    """Wrong console passwords in a row, per client address and username (login throttling)."""
+
+    __tablename__ = "console_login_failures"
+
+    address = Column(String(64), primary_key=True)
+    username = Column(String(64), primary_key=True)  # as typed, lower-cased: unknown names count too
+    failures = Column(Integer, nullable=False)
+    last_failure_at = Column(DateTime(timezone=True), nullable=False)
+
+    __table_args__ = (
+        Index("ix_console_login_failures_username", "username"),
+        Index("ix_console_login_failures_last", "last_failure_at"),
+    )
+
+
+class StaffAccess(Base):
+    """One look by console staff at a taxpayer's data: a transcript opened or a ticket's contact revealed."""
+
+    __tablename__ = "staff_access"
+
+    id = Column(Integer, primary_key=True, autoincrement=True)
+    created_at = Column(DateTime(timezone=True), nullable=False)
+    username = Column(String(64), nullable=False)
+    role = Column(String(16), nullable=False)
+    action = Column(String(32), nullable=False)  # transcript | contact
+    conversation_id = Column(String(128), nullable=True)  # the derived reference, never a session token
+    ticket_id = Column(Integer, nullable=True)
+    route = Column(String(200), nullable=False)  # the endpoint that showed it
+    reason = Column(String(200), nullable=True)  # the reason the user gave (``?reason=``), if any
+
+    __table_args__ = (
+        Index("ix_staff_access_time", "created_at", "id"),
+        Index("ix_staff_access_conversation", "conversation_id", "created_at"),
+    )
+
+
+class DeadLetter(Base):
+    """A durable write the database refused for good (bad data), kept for a person to look at."""
+
+    __tablename__ = "dead_letters"
+
+    id = Column(Integer, primary_key=True, autoincrement=True)
+    kind = Column(String(32), nullable=False)  # the operation: rating, feedback, turn, end, transcript, handoff_event
+    payload = Column(JSON, nullable=False)  # the operation as it was written (masked)
+    error = Column(Text, nullable=False)  # the database's refusal
+    tries = Column(Integer, nullable=False)
+    created_at = Column(DateTime(timezone=True), nullable=False)
+
+    __table_args__ = (Index("ix_dead_letters_time", "created_at"),)

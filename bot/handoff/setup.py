@@ -7,6 +7,7 @@ from typing import AsyncIterator, Optional
 
 from aiohttp import web
 
+from bot.db.contact import contact_cipher
 from bot.db.handoff_repository import HandoffRepository
 from bot.handoff.auth import setup_auth
 from bot.handoff.fanout import sweep_forever
@@ -64,8 +65,9 @@ def setup_handoff(
 
     async def handoff_ctx(app: web.Application) -> AsyncIterator[None]:
         metrics = app[METRICS]
-        repo = HandoffRepository(app[ENGINE])
+        repo = HandoffRepository(app[ENGINE], contact_cipher(settings.contact_key, settings.session_secret))
         app[HANDOFF_REPO] = repo
+        await repo.seal_legacy_contacts()
         rasa = RasaControl(lambda: app[HTTP], settings.rasa_workers, settings.rasa_token,
                            lambda: metrics.error("rasa_api"))
         manager = HandoffManager(shared, app[HANDOFF_POLICY], repo, app[TRANSCRIPTS], rasa, metrics.error)

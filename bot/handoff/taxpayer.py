@@ -1,6 +1,7 @@
 """The taxpayer's side of the handoff: escalate, queue or offer an offline message, cancel, status, relay."""
 from __future__ import annotations
 
+import logging
 import time
 from datetime import datetime, timezone
 from typing import Any, Dict, List, Optional, Sequence, Tuple, TypedDict
@@ -16,6 +17,8 @@ from bot.hooks import BotMessage, Turn
 from bot.privacy import mask_pii
 from bot.routing import Route
 from knowledge.text import language_of
+
+log = logging.getLogger(__name__)
 
 CANCEL_PAYLOAD = "/handoff_cancel"
 CONTACT_METHODS = ("chat", "phone", "email")
@@ -60,8 +63,19 @@ class TaxpayerSide:
             online = len(await self.online_agents())
             state["expected_wait_seconds"] = self.policy.expected_wait_seconds(position, online)
         else:
-            state["agent"] = record.agent
+            state["agent"] = await self.agent_name(record.agent)  # the display name, never the login name
         return state
+
+    async def agent_name(self, agent: Optional[str]) -> Optional[str]:
+        """The name the taxpayer sees for officer ``agent``: the account's display name (None when unknown)."""
+        if not agent:
+            return None
+        try:
+            return await self.effects.events.display_name(agent)
+        except Exception as exc:
+            log.error("could not read the officer's display name: %s", type(exc).__name__)
+            self.effects.on_error("db")
+            return None
 
     async def messages(self, conv_id: str, after: int) -> Dict[str, Any]:
         """REST polling: officer and handoff messages after the message id ``after``, the cursor, the status."""

@@ -13,16 +13,21 @@ from urllib.parse import urlparse
 from aiohttp import WSMsgType, web
 
 from bot.errors import ApiError, dumps
-from bot.handoff.auth import AGENT_ROLES, check_password_async, current_user, end_session, login_session, require_role
+from bot.handoff.audit import record_access
+from bot.handoff.auth import AGENT_ROLES, current_user, end_session, require_role, session_check, sign_in
 from bot.handoff.console import queue_entry
-from bot.http import conversation_owner, read_object
+from bot.handoff.sessions import REVALIDATE_SECONDS
+from bot.http import conversation_owner, limit_writes, read_object
 from bot.keys import HANDOFF, HANDOFF_REPO, KNOWLEDGE_SEARCH, SETTINGS
+from bot.tasks import background
 from bot.validation import validate_text
 
 STATIC_AGENT = Path(__file__).resolve().parent.parent / "static" / "agent"
 NO_STORE = {"Cache-Control": "no-store"}
 KNOWLEDGE_RESULTS = 5
 MAX_QUERY_CHARS = 200
+MAX_USERNAME_CHARS = 64
+TICKET_PAGE, TICKET_PAGE_MAX = 50, 200
 
 
 def _json(data: Any, status: int = 200) -> web.Response:
@@ -64,6 +69,7 @@ async def taxpayer_messages(request: web.Request) -> web.Response:
 async def taxpayer_ticket(request: web.Request) -> web.Response:
     """Leave a message for the officers (outside service hours or when nobody is online)."""
     conv = conversation_owner(request)
+    await limit_writes(request, conv)
     body = await read_object(request)
     message = _text(body, request, "message")
     contact = body.get("contact")
@@ -92,17 +98,15 @@ async def console_page(request: web.Request) -> web.StreamResponse:
 
 
 async def login(request: web.Request) -> web.Response:
-    """Sign in with username and password; answers the user and the session's CSRF token."""
+    """Sign in with username and password; answers the user and the session's CSRF token (429 when locked)."""
     _same_origin(request)
     body = await read_object(request)
     username, password = body.get("username"), body.get("password")
-    if not isinstance(username, str) or not isinstance(password, str) or not username or not password:
+    if not isinstance(username, str) or not isinstance(password, str) or not username.strip() or not password:
         raise ApiError(400, "invalid_login", "username and password are required")
-    account = await request.app[HANDOFF_REPO].account(username.strip())
-    ok = await check_password_async(password, account["password_hash"] if account else None)
-    if not ok or not account or not account["active"]:
-        raise ApiError(401, "invalid_login", "wrong username or password")
-    return _json(await login_session(request, account))
+    if len(username.strip()) > MAX_USERNAME_CHARS:
+        raise ApiError(400, "invalid_login", f"a username has at most {MAX_USERNAME_CHARS} characters")
+    return _json(await sign_in(request, username.strip(), password))
 
 
 async def me(request: web.Request) -> web.Response:
@@ -148,10 +152,12 @@ async def claim(request: web.Request) -> web.Response:
 
 @require_role(*AGENT_ROLES)
 async def conversation(request: web.Request) -> web.Response:
-    """A conversation's handoff, transcript, notes and events (agents: waiting or own; admins: any)."""
+    """A conversation's handoff, transcript, notes and events (agents: waiting or own; admins: any); logged."""
     user = request["user"]
-    detail = await request.app[HANDOFF].console.detail(request.match_info["conversation_id"], user["username"],
+    conversation_id = request.match_info["conversation_id"]
+    detail = await request.app[HANDOFF].console.detail(conversation_id, user["username"],
                                                        user["role"] == "admin", request.app[SETTINGS].history_limit)
+    await record_access(request, "transcript", conversation_id=conversation_id)
     return _json(detail)
 
 
@@ -194,24 +200,73 @@ async def knowledge(request: web.Request) -> web.Response:
     return _json({"query": query, "results": results})
 
 
+def _query_int(request: web.Request, name: str, default: int, low: int, high: int) -> int:
+    raw = request.query.get(name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw) if len(raw) <= 20 else high + 1
+    except ValueError:
+        raise ApiError(400, f"invalid_{name}", f"{name} must be an integer") from None
+    if not low <= value <= high:
+        raise ApiError(400, f"invalid_{name}", f"{name} must be from {low} to {high}")
+    return value
+
+
 @require_role(*AGENT_ROLES)
 async def tickets(request: web.Request) -> web.Response:
-    """Offline messages (``status`` open by default, or closed, or all)."""
+    """One page of offline messages, oldest first (``status`` open by default, or closed, or all).
+
+    ``limit`` (1..TICKET_PAGE_MAX, default TICKET_PAGE) per page; ``after`` the previous page's ``next``.
+    """
     status = request.query.get("status", "open")
-    return _json({"tickets": await request.app[HANDOFF_REPO].tickets(None if status == "all" else status)})
+    limit = _query_int(request, "limit", TICKET_PAGE, 1, TICKET_PAGE_MAX)
+    after = _query_int(request, "after", 0, 0, MAX_ID)
+    rows = await request.app[HANDOFF_REPO].tickets(None if status == "all" else status, after, limit + 1)
+    page, more = rows[:limit], len(rows) > limit
+    return _json({"tickets": page, "next": page[-1]["id"] if more else None})
 
 
-@require_role(*AGENT_ROLES)
-async def close_ticket(request: web.Request) -> web.Response:
-    """Mark an offline message answered."""
+def _ticket_id(request: web.Request) -> int:
     try:
         ticket_id = int(request.match_info["ticket_id"])
     except ValueError:
         raise ApiError(404, "not_found", "no such ticket") from None
     if not 0 < ticket_id <= MAX_ID:
         raise ApiError(404, "not_found", "no such ticket")
-    await request.app[HANDOFF].agents.close_ticket(ticket_id, request["user"]["username"])
+    return ticket_id
+
+
+@require_role(*AGENT_ROLES)
+async def close_ticket(request: web.Request) -> web.Response:
+    """Mark an offline message answered."""
+    await request.app[HANDOFF].agents.close_ticket(_ticket_id(request), request["user"]["username"])
     return _json({"closed": True})
+
+
+@require_role(*AGENT_ROLES)
+async def reveal_contact(request: web.Request) -> web.Response:
+    """The contact an offline message left, in clear (the list shows it masked); logged."""
+    ticket_id = _ticket_id(request)
+    found = await request.app[HANDOFF_REPO].ticket_contact(ticket_id)
+    if found is None:
+        raise ApiError(404, "not_found", "no such ticket")
+    await record_access(request, "contact", conversation_id=found["conversation_id"], ticket_id=ticket_id)
+    return _json(found)
+
+
+@require_role("admin")
+async def audit_log(request: web.Request) -> web.Response:
+    """The staff access log, newest first (``conversation_id``, ``username``, ``limit`` up to 1000)."""
+    try:
+        limit = int(request.query.get("limit", "200"))
+    except ValueError:
+        raise ApiError(400, "invalid_limit", "limit must be an integer from 1 to 1000") from None
+    if not 1 <= limit <= 1000:
+        raise ApiError(400, "invalid_limit", "limit must be an integer from 1 to 1000")
+    rows = await request.app[HANDOFF_REPO].access_log(request.query.get("conversation_id") or None,
+                                                      request.query.get("username") or None, limit)
+    return _json({"access": rows})
 
 
 @require_role("analyst", "admin")
@@ -222,13 +277,17 @@ async def stats(request: web.Request) -> web.Response:
 
 @require_role(*AGENT_ROLES)
 async def console_socket(request: web.Request) -> web.WebSocketResponse:
-    """Live queue and conversation updates for one console tab; its heartbeat is the agent's presence."""
+    """Live queue and conversation updates for one console tab; its heartbeat is the agent's presence.
+
+    The socket re-checks its session every ``REVALIDATE_SECONDS`` and closes (4401) once it has ended.
+    """
     _same_origin(request)
     console = request.app[HANDOFF].console
     agent = request["user"]["username"]
+    alive = await session_check(request)
     ws = web.WebSocketResponse(heartbeat=20.0)
     await ws.prepare(request)
-    async with console.attached(agent, ws):
+    async with console.attached(agent, ws), background(console.close_when_ended(ws, alive, REVALIDATE_SECONDS)):
         await ws.send_json(await console.snapshot(agent))
         async for msg in ws:
             if msg.type == WSMsgType.TEXT:
@@ -261,6 +320,8 @@ def setup_handoff_routes(app: web.Application) -> None:
     r.add_get("/agent/api/knowledge", knowledge)
     r.add_get("/agent/api/tickets", tickets)
     r.add_post("/agent/api/tickets/{ticket_id}/close", close_ticket)
+    r.add_post("/agent/api/tickets/{ticket_id}/contact", reveal_contact)
+    r.add_get("/agent/api/audit", audit_log)
     r.add_get("/agent/api/stats", stats)
     if STATIC_AGENT.is_dir():
         r.add_static("/agent/static/", STATIC_AGENT, show_index=False, follow_symlinks=False)

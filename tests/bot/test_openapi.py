@@ -16,6 +16,7 @@ from aiohttp import web
 
 import bot
 from bot.app import create_app
+from bot.keys import SIGNER
 from bot.settings import Settings
 from bot.wechat.settings import WeChatSettings
 
@@ -223,7 +224,7 @@ def documented_body(spec: Dict[str, Any], method: str, path: str, status: int) -
 async def test_answers_have_the_documented_shapes(spec, aiohttp_client, make_handoff_app, handoff_helpers) -> None:
     app = make_handoff_app(**PATIENT)
     client = await aiohttp_client(app)
-    for name, role in (("wang", "agent"), ("zhao", "analyst")):
+    for name, role in (("wang", "agent"), ("zhao", "analyst"), ("root", "admin")):
         await handoff_helpers["add_account"](app, name, role)
 
     async def check(method: str, path: str, url: str, status: int, **kw: Any) -> Any:
@@ -245,21 +246,22 @@ async def test_answers_have_the_documented_shapes(spec, aiohttp_client, make_han
     await check("POST", "/agent/api/presence", "/agent/api/presence", 400, json={"status": "busy"}, headers=h)
     sid = (await (await client.post("/sessions")).json())["session_id"]
     bearer = {"Authorization": f"Bearer {sid}"}
+    ref = app[SIGNER].conversation_id(sid)  # the console's reference of that conversation
     await client.post(URL, json={"sender": sid, "message": "How do I file my annual return?"})
     await client.post(URL, json={"sender": sid, "message": "agent please"})
     await check("GET", "/conversations/{conversation_id}/handoff", f"/conversations/{sid}/handoff", 200, headers=bearer)
     await check("GET", "/agent/api/queue", "/agent/api/queue", 200)
-    await check("GET", conv, f"/agent/api/conversations/{sid}", 200)
-    await check("POST", conv + "/claim", f"/agent/api/conversations/{sid}/claim", 200, headers=h)
-    await check("POST", conv + "/claim", f"/agent/api/conversations/{sid}/claim", 409, headers=h)
-    await check("POST", conv + "/messages", f"/agent/api/conversations/{sid}/messages", 201,
+    await check("GET", conv, f"/agent/api/conversations/{ref}", 200)
+    await check("POST", conv + "/claim", f"/agent/api/conversations/{ref}/claim", 200, headers=h)
+    await check("POST", conv + "/claim", f"/agent/api/conversations/{ref}/claim", 409, headers=h)
+    await check("POST", conv + "/messages", f"/agent/api/conversations/{ref}/messages", 201,
                 json={"text": "Hello, call me at 13812345678"}, headers=h)
-    await check("POST", conv + "/notes", f"/agent/api/conversations/{sid}/notes", 201, json={"text": "refund"},
+    await check("POST", conv + "/notes", f"/agent/api/conversations/{ref}/notes", 201, json={"text": "refund"},
                 headers=h)
-    await check("GET", conv, f"/agent/api/conversations/{sid}", 200)
+    await check("GET", conv, f"/agent/api/conversations/{ref}", 200)
     await check("GET", "/conversations/{conversation_id}/messages", f"/conversations/{sid}/messages", 200,
                 headers=bearer)
-    await check("POST", conv + "/close", f"/agent/api/conversations/{sid}/close", 200, json={"outcome": "resolved"},
+    await check("POST", conv + "/close", f"/agent/api/conversations/{ref}/close", 200, json={"outcome": "resolved"},
                 headers=h)
     await check("GET", "/conversations/{conversation_id}/history", f"/conversations/{sid}/history", 200, headers=bearer)
     await check("GET", "/agent/api/knowledge", "/agent/api/knowledge?q=audit", 200)
@@ -269,6 +271,9 @@ async def test_answers_have_the_documented_shapes(spec, aiohttp_client, make_han
                          json={"message": "Please call", "contact_method": "phone", "contact": "13800138000"},
                          headers={"Authorization": f"Bearer {other}"})
     await check("GET", "/agent/api/tickets", "/agent/api/tickets?status=all", 200)
+    await check("POST", "/agent/api/tickets/{ticket_id}/contact", f"/agent/api/tickets/{ticket['ticket_id']}/contact",
+                200, headers=h)
+    await check("POST", "/agent/api/tickets/{ticket_id}/contact", "/agent/api/tickets/999/contact", 404, headers=h)
     await check("POST", "/agent/api/tickets/{ticket_id}/close", f"/agent/api/tickets/{ticket['ticket_id']}/close", 200,
                 headers=h)
     await check("POST", "/agent/api/logout", "/agent/api/logout", 200, headers=h)
@@ -276,5 +281,8 @@ async def test_answers_have_the_documented_shapes(spec, aiohttp_client, make_han
     await check("GET", "/agent/api/stats", "/agent/api/stats", 200)
     await check("GET", "/agent/analytics/api/dashboard", "/agent/analytics/api/dashboard", 200)
     await check("GET", "/agent/analytics/api/conversations/{conversation_id}",
-                f"/agent/analytics/api/conversations/{sid}", 200)
+                f"/agent/analytics/api/conversations/{ref}", 200)
     await check("GET", "/agent/analytics/api/dashboard", "/agent/analytics/api/dashboard?from=2026-13-01", 400)
+    await handoff_helpers["login"](client, "root")
+    await check("GET", "/agent/api/audit", "/agent/api/audit", 200)
+    await check("GET", "/agent/api/audit", "/agent/api/audit?limit=0", 400)

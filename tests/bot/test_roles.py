@@ -16,6 +16,7 @@ import pytest
 import yaml
 
 import bot
+from bot.keys import SIGNER
 
 URL = "/webhooks/rest/webhook"
 PATIENT = {"connect_timeout": 2.0, "reply_timeout": 5.0}  # the fake Rasa must not lose a race with a busy machine
@@ -23,6 +24,7 @@ SPEC = Path(bot.__file__).resolve().parent / "openapi.yaml"
 CALLERS = ("anonymous", "taxpayer", "agent", "admin", "analyst")
 SIGNED_IN = ("agent", "admin", "analyst")
 AGENTS = ("agent", "admin")
+ADMINS = ("admin",)
 ANALYSTS = ("analyst", "admin")
 EVERYONE = CALLERS
 USERNAME = {"agent": "wang", "admin": "root", "analyst": "zhao"}
@@ -34,7 +36,7 @@ class Endpoint:
     """One console or dashboard endpoint: who may call it and what an allowed caller gets."""
 
     method: str
-    path: str  # {conv}: a conversation waiting in the queue; {ticket}: an open offline ticket
+    path: str  # {conv}: the reference of a conversation waiting in the queue; {ticket}: an open offline ticket
     allowed: Tuple[str, ...]
     status: int
     body: Optional[Dict[str, Any]] = None
@@ -63,6 +65,8 @@ ENDPOINTS = [
     Endpoint("GET", "/agent/api/knowledge?q=audit", AGENTS, 200),
     Endpoint("GET", "/agent/api/tickets", AGENTS, 200),
     Endpoint("POST", "/agent/api/tickets/{ticket}/close", AGENTS, 200),
+    Endpoint("POST", "/agent/api/tickets/{ticket}/contact", AGENTS, 200),
+    Endpoint("GET", "/agent/api/audit", ADMINS, 200),
     Endpoint("GET", "/agent/api/stats", ANALYSTS, 200),
     Endpoint("GET", "/agent/ws", AGENTS, 101),
     Endpoint("GET", "/agent/analytics/api/dashboard", ANALYSTS, 200),
@@ -78,11 +82,12 @@ class World:
 
     def __init__(self, app: Any, client: Any, duty: Any, sid: str, ticket: int) -> None:
         self.app, self.client, self.duty, self.sid, self.ticket = app, client, duty, sid, ticket
+        self.conv = app[SIGNER].conversation_id(sid)  # what the console shows; the taxpayer's token stays theirs
         self.csrf: Optional[str] = None
         self.headers: Dict[str, str] = {}
 
     def url(self, endpoint: Endpoint) -> str:
-        return endpoint.path.format(conv=self.sid, ticket=self.ticket)
+        return endpoint.path.format(conv=self.conv, ticket=self.ticket)
 
     async def call(self, endpoint: Endpoint, headers: Optional[Dict[str, str]] = None) -> Any:
         if headers is None:
@@ -95,8 +100,9 @@ class World:
         """What a refused call must not change, as the admin on duty and the taxpayer see it."""
         bearer = {"Authorization": f"Bearer {self.sid}"}
         queue = await (await self.duty.get("/agent/api/queue")).json()
-        detail = await (await self.duty.get(f"/agent/api/conversations/{self.sid}")).json()
+        detail = await (await self.duty.get(f"/agent/api/conversations/{self.conv}")).json()
         tickets = await (await self.duty.get("/agent/api/tickets?status=all")).json()
+        audit = await (await self.duty.get("/agent/api/audit")).json()
         return {
             "handoff": await (await self.client.get(f"/conversations/{self.sid}/handoff", headers=bearer)).json(),
             "waiting": [w["conversation_id"] for w in queue["waiting"]],
@@ -105,6 +111,7 @@ class World:
             "notes": detail["notes"],
             "events": [e["type"] for e in detail["events"]],
             "tickets": [(t["id"], t["status"]) for t in tickets["tickets"]],
+            "looked": [(a["username"], a["action"]) for a in audit["access"] if a["username"] != DUTY],
             "me": await (await self.client.get("/agent/api/me")).json(),
         }
 
@@ -183,7 +190,7 @@ async def test_state_changing_call_without_the_csrf_token_is_refused(
 ) -> None:
     world = await make_world(aiohttp_client, make_handoff_app, handoff_helpers, "agent")
     if endpoint.held:
-        assert (await world.client.post(f"/agent/api/conversations/{world.sid}/claim",
+        assert (await world.client.post(f"/agent/api/conversations/{world.conv}/claim",
                                         headers={"X-CSRF-Token": world.csrf})).status == 200
     headers: Dict[str, str] = {}
     if token == "forged":

@@ -19,6 +19,7 @@ import redis
 import socketio
 
 from bot.rasa_client import pick_worker
+from bot.sessions import SessionSigner
 from scripts import cluster as supervisor
 from scripts import stack
 from tests.ci import unavailable
@@ -118,6 +119,11 @@ def asked_slot(messages: List[Dict[str, Any]]) -> Optional[str]:
     return str(slots[-1]) if slots else None
 
 
+def reference(sender: str) -> str:
+    """The conversation id the cluster derives from a session token or REST sender (its SESSION_SECRET)."""
+    return SessionSigner(stack.environment()["SESSION_SECRET"]).conversation_id(sender)
+
+
 def new_session(url: str) -> str:
     request = urllib.request.Request(f"{url}/sessions", b"", method="POST")
     with urllib.request.urlopen(request, timeout=10) as response:
@@ -172,9 +178,18 @@ class Taxpayer:
         raise AssertionError(f"no matching event within {timeout}s; got {self.events[after:]}")
 
     async def uttered(self, kind: str, after: int = 0, timeout: float = 30) -> Dict[str, Any]:
+        """The bot message whose custom json has ``kind``, as ``{text, quick_replies?, custom}``: like Rasa's
+        socket.io channel, the gateway emits the custom json as its own event right after the message's text."""
         _, data = await self.wait(lambda name, data: name == "bot_uttered" and isinstance(data, dict)
-                                  and (data.get("custom") or {}).get("kind") == kind, timeout, after)
-        return dict(data)
+                                  and data.get("kind") == kind, timeout, after)
+        index = next(i for i in range(after, len(self.events)) if self.events[i][1] is data)
+        message: Dict[str, Any] = {"custom": dict(data)}
+        for name, event in reversed(self.events[:index]):  # the text event before it (status events may interleave)
+            if name == "bot_uttered":
+                if isinstance(event, dict) and "text" in event:
+                    message.update(event)
+                break
+        return message
 
     async def close(self) -> None:
         """Leave at once (a graceful polling disconnect waits for the last long-poll); works on a dead server too."""
@@ -297,7 +312,7 @@ async def test_a_handoff_between_a_taxpayer_on_one_instance_and_an_officer_on_th
         whole: Tuple[supervisor.Cluster, str], officer_on_b: Officer) -> None:
     running, dsn = whole
     taxpayer = await Taxpayer(running.gateway_urls["a"]).connect()
-    conversation = taxpayer.session_id
+    conversation = reference(taxpayer.session_id)  # what the officer sees and the database stores
     try:
         await taxpayer.say("can I speak to someone")
         queued = await taxpayer.uttered("handoff_queued")
@@ -415,8 +430,8 @@ async def test_killing_a_gateway_under_load_loses_and_duplicates_nothing(
             doomed = response.headers["X-TaxGuide-Gateway"]
         taxpayer = await Taxpayer(proxy).connect()
         await taxpayer.say("calculate the tax on my year-end bonus")
-        asked = await taxpayer.wait(lambda name, data: name == "bot_uttered"
-                                    and (data.get("custom") or {}).get("slot") == "bonus_amount")
+        asked = await taxpayer.wait(lambda name, data: name == "bot_uttered"  # the form's custom json
+                                    and isinstance(data, dict) and data.get("slot") == "bonus_amount")
         assert asked
 
         progress: List[int] = []
@@ -450,16 +465,17 @@ async def test_killing_a_gateway_under_load_loses_and_duplicates_nothing(
     texts = [(m["sender_type"], m["text"]) for m in history(proxy, taxpayer.session_id)]
     assert ("taxpayer", "calculate the tax on my year-end bonus") in texts and ("taxpayer", "24000") in texts
 
+    refs = [reference(sender) for sender in senders]  # the ids the gateway stores
     rows = query(dsn, "SELECT conversation_id, text, count(*) FROM messages WHERE sender_type = 'taxpayer' "
-                      "AND conversation_id LIKE %s GROUP BY conversation_id, text", f"load-{run}-%")
+                      "AND conversation_id = ANY(%s) GROUP BY conversation_id, text", refs)
     stored = {(conversation, text): count for conversation, text, count in rows}
-    replied = {(sender, text): 1 for sender, texts in zip(senders, answered) for text in texts}
+    replied = {(ref, text): 1 for ref, texts in zip(refs, answered) for text in texts}
     assert len(replied) == total
     assert stored == replied, "taxpayer messages lost or stored twice"
 
-    askers = senders[1::2]
-    events = query(dsn, "SELECT conversation_id, event_type, data FROM handoff_events WHERE conversation_id LIKE %s",
-                   f"load-{run}-%")
+    askers = refs[1::2]
+    events = query(dsn, "SELECT conversation_id, event_type, data FROM handoff_events WHERE conversation_id = ANY(%s)",
+                   refs)
     requested = [(c, d) for c, t, d in events if t == "requested"]
     assert sorted(c for c, _ in requested) == sorted(askers), events
     queued = sorted(c for c, t, _ in events if t == "queued")
@@ -467,8 +483,8 @@ async def test_killing_a_gateway_under_load_loses_and_duplicates_nothing(
     assert {t for _, t, _ in events} <= {"requested", "queued"}, events
 
     ratings = query(dsn, "SELECT conversation_id, score, skipped FROM conversation_ratings WHERE conversation_id "
-                         "LIKE %s", f"load-{run}-%")
-    assert sorted(ratings) == sorted((s, 4 if i % 2 == 0 else 2, False) for i, s in enumerate(senders))
+                         "= ANY(%s)", refs)
+    assert sorted(ratings) == sorted((r, 4 if i % 2 == 0 else 2, False) for i, r in enumerate(refs))
 
 
 def test_a_conversation_goes_on_at_the_other_rasa_worker_when_its_own_is_killed(
@@ -476,8 +492,8 @@ def test_a_conversation_goes_on_at_the_other_rasa_worker_when_its_own_is_killed(
     running, _ = whole
     gateway = running.gateway_urls["b"]
     workers = [url.rstrip("/") for url in running.rasa_urls]
-    sender = next(s for s in (f"worker-{uuid.uuid4().hex[:8]}" for _ in range(100)) if pick_worker(workers, s)
-                  == workers[0])
+    candidates = (f"worker-{uuid.uuid4().hex[:8]}" for _ in range(100))
+    sender = next(s for s in candidates if pick_worker(workers, reference(s)) == workers[0])  # Rasa sees the reference
     assert asked_slot(say(gateway, sender, "help me estimate my annual reconciliation refund")) == "annual_income"
     assert asked_slot(say(gateway, sender, "120000")) == "social_insurance"
     running.kill("rasa-1")  # the conversation's worker

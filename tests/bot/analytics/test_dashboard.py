@@ -7,6 +7,8 @@ import io
 
 import pytest
 
+from bot.keys import SIGNER
+
 pytestmark = pytest.mark.asyncio
 URL = "/webhooks/rest/webhook"
 ENDPOINTS = [
@@ -57,6 +59,7 @@ async def test_analyst_and_admin_see_dashboard_transcript_and_csv(aiohttp_client
                                                                   who) -> None:
     app, client = await _app(aiohttp_client, make_handoff_app, handoff_helpers)
     sid = await _rated_conversation(client)
+    conv = app[SIGNER].conversation_id(sid)  # the reference staff see
     await handoff_helpers["login"](client, who)
 
     resp = await client.get("/agent/analytics/api/dashboard")
@@ -64,10 +67,10 @@ async def test_analyst_and_admin_see_dashboard_transcript_and_csv(aiohttp_client
     data = await resp.json()
     s = data["summary"]
     assert s["conversations"] == 1 and s["rated"] == 1 and s["csat"] == 0.0 and s["avg_score"] == 1.0
-    assert data["low_rated"][0]["conversation_id"] == sid and len(data["trend"]) == 30
+    assert data["low_rated"][0]["conversation_id"] == conv and len(data["trend"]) == 30
     assert data["topics"][0]["article_id"] == "iit-annual-settlement"
 
-    detail = await (await client.get(f"/agent/analytics/api/conversations/{sid}")).json()
+    detail = await (await client.get(f"/agent/analytics/api/conversations/{conv}")).json()
     assert detail["rating"]["score"] == 1
     texts = [m["text"] for m in detail["messages"]]
     assert "How do I file? my phone 138****5678" in texts and "13812345678" not in str(detail)
@@ -78,7 +81,7 @@ async def test_analyst_and_admin_see_dashboard_transcript_and_csv(aiohttp_client
     assert "attachment" in resp.headers["Content-Disposition"]
     rows = list(csv.reader(io.StringIO((await resp.read()).decode("utf-8-sig"))))
     header, row = rows[0], rows[1]
-    assert row[header.index("conversation_id")] == sid and row[header.index("score")] == "1"
+    assert row[header.index("conversation_id")] == conv and row[header.index("score")] == "1"
     assert row[header.index("comment")].startswith("'=HYPERLINK")  # formulas neutralised
     summary = (await (await client.get("/agent/analytics/api/export.csv?section=summary")).read()).decode("utf-8-sig")
     assert "csat,0.0" in summary and "conversations,1" in summary

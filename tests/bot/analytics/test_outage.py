@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from bot.analytics.models import conversation_ratings
 from bot.analytics.store import BufferFull, DurableWriter
 from bot.app import create_app
-from bot.keys import ENGINE, WRITER
+from bot.keys import ENGINE, SIGNER, WRITER
 
 pytestmark = pytest.mark.asyncio
 URL = "/webhooks/rest/webhook"
@@ -117,7 +117,8 @@ async def test_gateway_thanks_only_after_keeping_the_rating(aiohttp_client, make
     monkeypatch.setattr(writer.repo, "apply", real_apply)
     assert await writer.flush() is True
     async with app[ENGINE].connect() as conn:
-        query = select(conversation_ratings).where(conversation_ratings.c.conversation_id == sid)
+        conv = app[SIGNER].conversation_id(sid)
+        query = select(conversation_ratings).where(conversation_ratings.c.conversation_id == conv)
         row = (await conn.execute(query)).mappings().one()
     assert (row["score"], row["comment"]) == (2, "slow")
 
@@ -160,7 +161,8 @@ async def test_real_postgresql_taken_offline_mid_stream(aiohttp_client, make_set
         async with app[ENGINE].connect() as conn:
             query = select(conversation_ratings.c.conversation_id, conversation_ratings.c.score)
             rows = (await conn.execute(query)).all()
-        assert {(c, s) for c, s in rows} == {(sids[0], 5), (sids[1], 1), (sids[2], 4)}
+        convs = [app[SIGNER].conversation_id(sid) for sid in sids]
+        assert {(c, s) for c, s in rows} == {(convs[0], 5), (convs[1], 1), (convs[2], 4)}
         await client.close()
     finally:
         async with admin.connect() as conn:

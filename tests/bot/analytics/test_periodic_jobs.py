@@ -12,7 +12,7 @@ from bot.analytics.setup import sweep_idle
 from bot.analytics.store import AnalyticsRepository
 from bot.app import create_app
 from bot.db.repository import TranscriptRepository
-from bot.keys import ENGINE, SURVEY
+from bot.keys import ENGINE, SIGNER, SURVEY
 from tests.bot.analytics.test_outage import PG_ADMIN_URL
 
 URL = "/webhooks/rest/webhook"
@@ -48,7 +48,7 @@ async def test_two_instances_sweeping_at_once_ask_each_idle_conversation_once(
         assert sum(claimed) == len(senders), "every idle conversation is asked by exactly one sweep"
         transcripts = TranscriptRepository(apps[0][ENGINE])
         for sid in senders:
-            kinds = [m["kind"] for m in await transcripts.history(sid, 100)]
+            kinds = [m["kind"] for m in await transcripts.history(apps[0][SIGNER].conversation_id(sid), 100)]
             assert kinds.count("survey") == 1, (sid, kinds)
         async with apps[0][ENGINE].connect() as conn:
             ended = (await conn.execute(select(conversation_outcomes.c.end_reason))).scalars().all()

@@ -11,7 +11,7 @@ from sqlalchemy import select
 from bot.analytics.models import answer_feedback, conversation_outcomes, conversation_ratings, unanswered_questions
 from bot.analytics.setup import sweep_idle
 from bot.analytics.store import AnalyticsRepository
-from bot.keys import ENGINE, SERVICE, SURVEY, WRITER
+from bot.keys import ENGINE, SERVICE, SIGNER, SURVEY, WRITER
 from tests.bot.conftest import rasa_reply
 
 pytestmark = pytest.mark.asyncio
@@ -48,7 +48,9 @@ async def _say(client, sid, text):
     return await resp.json()
 
 
-async def _rows(app, table, conv):
+async def _rows(app, table, sid):
+    """The stored rows of the conversation of session token (or REST sender) ``sid``."""
+    conv = app[SIGNER].conversation_id(sid)
     async with app[ENGINE].connect() as conn:
         return [dict(r) for r in (await conn.execute(select(table).where(table.c.conversation_id == conv))).mappings()]
 
@@ -191,13 +193,15 @@ async def test_socketio_survey_and_rating(client, rasa) -> None:
         await sio.emit("session_request", {})
         sid = await asyncio.wait_for(confirmed.get(), 5)
         await sio.emit("user_uttered", {"session_id": sid, "message": "thanks"})
-        got = [await asyncio.wait_for(events.get(), 5) for _ in range(2)]
-        survey = got[-1]
-        assert survey["custom"]["kind"] == "survey"
-        assert [q["payload"] for q in survey["quick_replies"]][-1] == "/rate_skip"
+        # as Rasa's socket.io channel: each message's text (with quick_replies), then its custom json alone
+        got = [await asyncio.wait_for(events.get(), 5) for _ in range(4)]
+        assert got[1] == {"kind": "smalltalk"}
+        question, survey = got[2], got[3]
+        assert survey["kind"] == "survey"
+        assert [q["payload"] for q in question["quick_replies"]][-1] == "/rate_skip"
         await sio.emit("user_uttered", {"session_id": sid, "message": '/rate{"score": 5, "comment": "nice"}'})
-        thanks = await asyncio.wait_for(events.get(), 5)
-        assert thanks["custom"]["kind"] == "survey_thanks"
+        thanks = [await asyncio.wait_for(events.get(), 5) for _ in range(2)]
+        assert "text" in thanks[0] and thanks[1]["kind"] == "survey_thanks"
     finally:
         await sio.eio.disconnect(abort=True)  # as tests/bot/test_bot_socketio.py: no 30 s polling wait
     (row,) = await _rows(app, conversation_ratings, sid)
@@ -213,9 +217,11 @@ async def test_agent_resolution_asks_for_rating(aiohttp_client, make_handoff_app
     assert (await client.post("/agent/api/presence", json={"status": "online"}, headers=csrf_header)).status == 200
     sid = await _session(client)
     await _say(client, sid, "agent please")
-    assert (await client.post(f"/agent/api/conversations/{sid}/claim", headers={"X-CSRF-Token": csrf})).status == 200
+    conv = app[SIGNER].conversation_id(sid)
+    assert (await client.post(f"/agent/api/conversations/{conv}/claim", headers={"X-CSRF-Token": csrf})).status == 200
     assert await _say(client, sid, "my refund?") == []
-    resp = await client.post(f"/agent/api/conversations/{sid}/close", json={"outcome": "resolved"}, headers=csrf_header)
+    resp = await client.post(f"/agent/api/conversations/{conv}/close", json={"outcome": "resolved"},
+                             headers=csrf_header)
     assert resp.status == 200
     bearer = {"Authorization": f"Bearer {sid}"}
     polled = await (await client.get(f"/conversations/{sid}/messages?after=0", headers=bearer)).json()

@@ -21,6 +21,8 @@ from aiohttp import web
 
 Reply = Callable[[str, str], List[Dict[str, Any]]]
 T = TypeVar("T")
+#: The stack's SESSION_SECRET: tests derive the conversation reference staff see from a session token with it.
+SESSION_SECRET = "browser-test-secret-" + "0" * 32
 
 
 class Servers:
@@ -129,7 +131,7 @@ class Stack:
             "RASA_URL": f"http://127.0.0.1:{rasa_port}",
             "ACTION_SERVER_URL": "http://127.0.0.1:9",
             "DATABASE_URL": f"sqlite+aiosqlite:///{workdir / 'gateway.db'}",
-            "SESSION_SECRET": "browser-test-secret-" + "0" * 32,
+            "SESSION_SECRET": SESSION_SECRET,
             "SESSION_KEY": "browser-test-session-key",
             "BCRYPT_ROUNDS": "4",
             "LOG_LEVEL": "WARNING",

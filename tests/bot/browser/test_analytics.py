@@ -11,6 +11,8 @@ from typing import Any, Dict, List
 
 import pytest
 
+from bot.sessions import SessionSigner
+from tests.bot.browser.conftest import SESSION_SECRET
 from tests.browser import screenshot_path
 
 PASSWORD = "browser-analyst-pass"
@@ -79,7 +81,8 @@ def test_taxpayer_rates_and_analyst_finds_it(stack, pages):
     expect(low).to_contain_text("too vague for my case")
     page.screenshot(path=screenshot_path("analytics-dashboard.png"), full_page=True)
 
-    low.locator(f"button[data-conversation='{session_id}']").click()
+    ref = SessionSigner(SESSION_SECRET).conversation_id(session_id)  # the dashboard's reference, not the token
+    low.locator(f"button[data-conversation='{ref}']").click()
     dialog = page.locator("#transcript")
     expect(dialog).to_be_visible()
     expect(dialog).to_contain_text("My phone is 138****5678")  # masked
@@ -105,6 +108,6 @@ def test_taxpayer_rates_and_analyst_finds_it(stack, pages):
 
     href = page.locator("a.csv[data-section='low_rated']").get_attribute("href")
     resp = page.request.get(stack.base + href)
-    assert resp.status == 200 and "too vague for my case" in resp.text() and session_id in resp.text()
+    assert resp.status == 200 and "too vague for my case" in resp.text() and ref in resp.text()
     anonymous = pages.new().request.get(stack.base + href)  # a fresh context: not signed in
     assert anonymous.status == 401

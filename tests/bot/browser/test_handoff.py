@@ -12,6 +12,8 @@ from typing import Any, Dict, List
 
 import pytest
 
+from bot.sessions import SessionSigner
+from tests.bot.browser.conftest import SESSION_SECRET
 from tests.browser import TIMEOUT_MS, screenshot_path
 
 PASSWORD = "browser-agent-pass"
@@ -59,6 +61,7 @@ def test_taxpayer_and_agent_handoff(stack, pages):
     taxpayer.wait_for_selector("body[data-history='loaded'][data-connection='connected'][data-session]",
                                timeout=TIMEOUT_MS)
     sid = taxpayer.get_attribute("body", "data-session")
+    ref = SessionSigner(SESSION_SECRET).conversation_id(sid)  # what the console shows: never the token
     box = taxpayer.get_by_label("Your question")
     box.fill("Can I speak to someone?")
     box.press("Enter")
@@ -68,10 +71,10 @@ def test_taxpayer_and_agent_handoff(stack, pages):
     expect(taxpayer.locator("#queue-status")).to_have_text("You are number 1 in the queue for a tax officer.")
 
     # it appears in the console without a reload, and the agent claims it
-    card = agent.locator(f"#queue li[data-conversation-id='{sid}']")
+    card = agent.locator(f"#queue li[data-conversation-id='{ref}']")
     expect(card).to_contain_text("Asked for a person")
     card.get_by_role("button", name="Claim conversation about Can I speak to someone?").click()
-    expect(agent.locator("body")).to_have_attribute("data-open-conversation", sid)
+    expect(agent.locator("body")).to_have_attribute("data-open-conversation", ref)
     expect(agent.locator("#transcript")).to_contain_text("Can I speak to someone?")
     expect(taxpayer.locator("#messages li[data-kind='handoff_claimed']")).to_contain_text("Wang Li")
     expect(taxpayer.locator("#queue-status")).to_be_hidden()
@@ -110,7 +113,7 @@ def test_taxpayer_and_agent_handoff(stack, pages):
     expect(taxpayer.locator("#messages li[data-kind='answer']").last).to_contain_text("60,000 yuan")
     assert taxpayer.locator("#messages").inner_text().count("bank account mismatch") == 0
     assert [e["event"] for e in stack.rasa.tracker_events] == ["pause", "resume"]
-    assert {e["conversation_id"] for e in stack.rasa.tracker_events} == {sid}
+    assert {e["conversation_id"] for e in stack.rasa.tracker_events} == {ref}
 
     # the console in Chinese (texts from /i18n.js); the choice survives a reload
     agent.get_by_role("button", name="中文", exact=True).click()

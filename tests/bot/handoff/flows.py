@@ -1,7 +1,14 @@
 """Steps the handoff API tests share: an app with an agent account, a taxpayer session, an online agent."""
 from __future__ import annotations
 
+from bot.keys import SIGNER
+
 URL = "/webhooks/rest/webhook"
+
+
+def ref(app, sender: str) -> str:
+    """The conversation reference staff see for a taxpayer's session token or REST sender."""
+    return app[SIGNER].conversation_id(sender)
 
 
 async def start(aiohttp_client, make_handoff_app, handoff_helpers, policy=None, **settings):

@@ -7,7 +7,7 @@ from dataclasses import replace
 
 from bot.handoff.policy import HandoffPolicy
 from bot.keys import HANDOFF, HANDOFF_REPO, SIGNER
-from tests.bot.handoff.flows import URL, online_agent, session, start
+from tests.bot.handoff.flows import URL, online_agent, ref, session, start
 
 
 async def test_console_websocket_and_disconnect_requeues_with_priority(aiohttp_client, make_handoff_app,
@@ -24,22 +24,23 @@ async def test_console_websocket_and_disconnect_requeues_with_priority(aiohttp_c
         snap = await ws.receive_json(timeout=5)
         if snap.get("type") == "snapshot" and len(snap["waiting"]) == 2:
             break
-    assert (await client.post("/agent/api/conversations/w2/claim", headers={"X-CSRF-Token": csrf})).status == 200
+    w1, w2 = ref(app, "w1"), ref(app, "w2")  # the references staff see
+    assert (await client.post(f"/agent/api/conversations/{w2}/claim", headers={"X-CSRF-Token": csrf})).status == 200
     await client.post(URL, json={"sender": "w2", "message": "are you there?"})
     while True:
         event = await ws.receive_json(timeout=5)
         if event.get("type") == "conversation":
             break
-    assert event["conversation_id"] == "w2" and event["message"]["text"] == "are you there?"
+    assert event["conversation_id"] == w2 and event["message"]["text"] == "are you there?"
     await ws.close()  # the agent's console goes away: after the grace period w2 is first in the queue again
     for _ in range(50):
         waiting = await app[HANDOFF].store.waiting()
-        if [w.id for w in waiting] == ["w2", "w1"] and fake_rasa.tracker_events[-1]["event"] == "resume":
+        if [w.id for w in waiting] == [w2, w1] and fake_rasa.tracker_events[-1]["event"] == "resume":
             break
         await asyncio.sleep(0.1)
-    assert [w.id for w in waiting] == ["w2", "w1"] and waiting[0].priority is True
-    assert fake_rasa.tracker_events[-1] == {"conversation_id": "w2", "event": "resume", "token": "rasa-test-token"}
-    requeued = [e for e in await app[HANDOFF_REPO].events("w2") if e["type"] == "queued"][-1]
+    assert [w.id for w in waiting] == [w2, w1] and waiting[0].priority is True
+    assert fake_rasa.tracker_events[-1] == {"conversation_id": w2, "event": "resume", "token": "rasa-test-token"}
+    requeued = [e for e in await app[HANDOFF_REPO].events(w2) if e["type"] == "queued"][-1]
     assert requeued["data"]["requeued"] is True
 
 
@@ -52,27 +53,28 @@ async def test_capacity_presence_and_double_claim(aiohttp_client, make_handoff_a
     csrf_li = await handoff_helpers["login"](other, "li")
     for conv in ("k1", "k2"):
         await client.post(URL, json={"sender": conv, "message": "agent please"})
+    k1, k2 = ref(app, "k1"), ref(app, "k2")
     # away agents cannot claim
     await other.post("/agent/api/presence", json={"status": "away"}, headers={"X-CSRF-Token": csrf_li})
-    resp = await other.post("/agent/api/conversations/k1/claim", headers={"X-CSRF-Token": csrf_li})
+    resp = await other.post(f"/agent/api/conversations/{k1}/claim", headers={"X-CSRF-Token": csrf_li})
     assert resp.status == 409 and (await resp.json())["error"]["code"] == "not_online"
     await other.post("/agent/api/presence", json={"status": "online"}, headers={"X-CSRF-Token": csrf_li})
     results = await asyncio.gather(
-        client.post("/agent/api/conversations/k1/claim", headers={"X-CSRF-Token": csrf}),
-        other.post("/agent/api/conversations/k1/claim", headers={"X-CSRF-Token": csrf_li}),
+        client.post(f"/agent/api/conversations/{k1}/claim", headers={"X-CSRF-Token": csrf}),
+        other.post(f"/agent/api/conversations/{k1}/claim", headers={"X-CSRF-Token": csrf_li}),
     )
     assert sorted(r.status for r in results) == [200, 409]
     winner = client if results[0].status == 200 else other
     winner_csrf = csrf if winner is client else csrf_li
-    resp = await winner.post("/agent/api/conversations/k2/claim", headers={"X-CSRF-Token": winner_csrf})
+    resp = await winner.post(f"/agent/api/conversations/{k2}/claim", headers={"X-CSRF-Token": winner_csrf})
     assert resp.status == 409 and (await resp.json())["error"]["code"] == "at_capacity"
     # the loser may not read, write to or close the winner's conversation
     loser, loser_csrf = (other, csrf_li) if winner is client else (client, csrf)
-    assert (await loser.get("/agent/api/conversations/k1")).status == 403
+    assert (await loser.get(f"/agent/api/conversations/{k1}")).status == 403
     loser_headers = {"X-CSRF-Token": loser_csrf}
-    resp = await loser.post("/agent/api/conversations/k1/messages", json={"text": "hi"}, headers=loser_headers)
+    resp = await loser.post(f"/agent/api/conversations/{k1}/messages", json={"text": "hi"}, headers=loser_headers)
     assert resp.status == 403
-    resp = await loser.post("/agent/api/conversations/k1/close", json={"outcome": "resolved"}, headers=loser_headers)
+    resp = await loser.post(f"/agent/api/conversations/{k1}/close", json={"outcome": "resolved"}, headers=loser_headers)
     assert resp.status == 403
 
 
@@ -81,15 +83,17 @@ async def test_roles_csrf_and_login(aiohttp_client, make_handoff_app, handoff_he
     await handoff_helpers["add_account"](app, "ana", "analyst")
     await handoff_helpers["add_account"](app, "root", "admin")
     await client.post(URL, json={"sender": "r1", "message": "agent please"})
+    r1 = ref(app, "r1")
 
     # a taxpayer (no console session, even with a valid conversation bearer) cannot use the console API
     sid = await session(client)
     bearer = {"Authorization": f"Bearer {sid}"}
     assert (await client.get("/agent/api/queue", headers=bearer)).status == 401
-    assert (await client.post("/agent/api/conversations/r1/claim", headers=bearer)).status == 401
-    assert (await client.get("/agent/api/conversations/r1", headers=bearer)).status == 401
+    assert (await client.post(f"/agent/api/conversations/{r1}/claim", headers=bearer)).status == 401
+    assert (await client.get(f"/agent/api/conversations/{r1}", headers=bearer)).status == 401
     # ... nor read another taxpayer's handoff or messages
     assert (await client.get("/conversations/r1/messages", headers=bearer)).status == 403
+    assert (await client.get(f"/conversations/{r1}/messages", headers=bearer)).status == 403
     assert (await client.get(f"/conversations/{app[SIGNER].new_id()}/handoff", headers=bearer)).status == 403
 
     # wrong password, unknown user: the same answer
@@ -104,8 +108,8 @@ async def test_roles_csrf_and_login(aiohttp_client, make_handoff_app, handoff_he
     csrf = (await resp.json())["csrf_token"]
     # an analyst cannot see the queue, claim or read a conversation; may read aggregate stats
     assert (await client.get("/agent/api/queue")).status == 403
-    assert (await client.post("/agent/api/conversations/r1/claim", headers={"X-CSRF-Token": csrf})).status == 403
-    assert (await client.get("/agent/api/conversations/r1")).status == 403
+    assert (await client.post(f"/agent/api/conversations/{r1}/claim", headers={"X-CSRF-Token": csrf})).status == 403
+    assert (await client.get(f"/agent/api/conversations/{r1}")).status == 403
     stats = await (await client.get("/agent/api/stats")).json()
     assert stats["events"]["requested"] == 1 and stats["waiting_now"] == 0  # nobody online: offline offer
 
@@ -122,7 +126,7 @@ async def test_roles_csrf_and_login(aiohttp_client, make_handoff_app, handoff_he
 
     # an admin may read any conversation; a cross-site websocket is refused
     await handoff_helpers["login"](client, "root")
-    assert (await client.get("/agent/api/conversations/r1")).status == 200
+    assert (await client.get(f"/agent/api/conversations/{r1}")).status == 200
     resp = await client.get("/agent/ws", headers={"Origin": "https://evil.example"})
     assert resp.status == 403
 

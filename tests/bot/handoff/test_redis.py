@@ -10,7 +10,7 @@ from bot.handoff.model import ClaimResult, HandoffRecord, Status
 from bot.handoff.store import RedisHandoffStore
 from bot.keys import HANDOFF_REPO
 from bot.routing import Route
-from tests.bot.handoff.flows import URL
+from tests.bot.handoff.flows import URL, ref
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
 
@@ -89,14 +89,16 @@ async def test_two_gateways_share_one_queue(aiohttp_client, make_handoff_app, ha
         snap = await ws.receive_json(timeout=5)
         if snap.get("type") == "snapshot" and snap["waiting"]:
             break
-    assert snap["waiting"][0]["conversation_id"] == "shared-1"
+    shared = ref(one, "shared-1")  # the reference staff see, the same on both instances
+    assert snap["waiting"][0]["conversation_id"] == shared
 
     # a claim on instance two is seen on instance one; the double claim there fails
-    assert (await c2.post("/agent/api/conversations/shared-1/claim", headers={"X-CSRF-Token": csrf_wang})).status == 200
-    resp = await other.post("/agent/api/conversations/shared-1/claim", headers={"X-CSRF-Token": csrf_li})
+    resp = await c2.post(f"/agent/api/conversations/{shared}/claim", headers={"X-CSRF-Token": csrf_wang})
+    assert resp.status == 200
+    resp = await other.post(f"/agent/api/conversations/{shared}/claim", headers={"X-CSRF-Token": csrf_li})
     assert resp.status == 409 and (await resp.json())["error"]["code"] == "already_claimed"
     assert (await (await other.get("/agent/api/queue")).json())["waiting"] == []
-    assert (await other.get("/agent/api/conversations/shared-1")).status == 403
+    assert (await other.get(f"/agent/api/conversations/{shared}")).status == 403
 
     # instance one now routes the taxpayer to the agent on instance two, and back
     await c1.post(URL, json={"sender": "shared-1", "message": "hello officer"})
@@ -105,11 +107,11 @@ async def test_two_gateways_share_one_queue(aiohttp_client, make_handoff_app, ha
         if event.get("type") == "conversation":
             break
     assert event["message"]["text"] == "hello officer"
-    await c2.post("/agent/api/conversations/shared-1/close", json={"outcome": "bot"},
+    await c2.post(f"/agent/api/conversations/{shared}/close", json={"outcome": "bot"},
                   headers={"X-CSRF-Token": csrf_wang})
     replies = await (await c1.post(URL, json={"sender": "shared-1", "message": "echo:bot again"})).json()
     assert replies == [{"recipient_id": "shared-1", "text": "bot again"}]
-    types = [e["type"] for e in await one[HANDOFF_REPO].events("shared-1")]
+    types = [e["type"] for e in await one[HANDOFF_REPO].events(shared)]
     assert types == ["requested", "queued", "claimed", "returned"]
     await ws.close()
 
@@ -138,8 +140,10 @@ async def test_the_queue_survives_a_gateway_restart(aiohttp_client, make_handoff
     resp = await agent.post("/agent/api/presence", json={"status": "online"}, headers={"X-CSRF-Token": csrf})
     assert resp.status == 200
     waiting = (await (await agent.get("/agent/api/queue")).json())["waiting"]
-    assert [w["conversation_id"] for w in waiting] == ["restart-1", "restart-2"]
-    assert (await agent.post("/agent/api/conversations/restart-1/claim", headers={"X-CSRF-Token": csrf})).status == 200
+    restart1 = ref(after, "restart-1")
+    assert [w["conversation_id"] for w in waiting] == [restart1, ref(after, "restart-2")]
+    resp = await agent.post(f"/agent/api/conversations/{restart1}/claim", headers={"X-CSRF-Token": csrf})
+    assert resp.status == 200
     await agent.post(URL, json={"sender": "restart-1", "message": "are you there?"})
-    detail = await (await agent.get("/agent/api/conversations/restart-1")).json()
+    detail = await (await agent.get(f"/agent/api/conversations/{restart1}")).json()
     assert "are you there?" in str(detail)
