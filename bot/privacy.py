@@ -63,6 +63,14 @@ def _valid_id18(match: re.Match[str]) -> bool:
     return _ID_CHECK[sum(int(d) * w for d, w in zip(code, _ID_WEIGHTS)) % 11] == code[17]
 
 
+def _plausible_id18(match: re.Match[str]) -> bool:
+    """Province and birth date right, whatever the check character: a mistyped ID after its keyword."""
+    code = _digits(match.group("num"))
+    if len(code) != 18 or code[:2] not in _PROVINCES or not code[:17].isdigit():
+        return False
+    return 1900 <= int(code[6:10]) <= 2099 and _is_date(int(code[6:10]), int(code[10:12]), int(code[12:14]))
+
+
 def _valid_id15(match: re.Match[str]) -> bool:
     """The first-generation card: province and a 19YYMMDD birth date."""
     code = _digits(match.group(0))
@@ -161,6 +169,14 @@ _DETECTORS: Tuple[_Detector, ...] = (
         _always, _mask_email_local, "num",
     ),
     _Detector("resident_id_18", re.compile(_NB + r"[0-9](?:[ -]?[0-9]){16}[ -]?[0-9Xx]" + _NA), _valid_id18, _mask_id),
+    _Detector(
+        "resident_id_keyword",
+        re.compile(
+            r"(?:身份证|证件|id\s*(?:card|number|no\.?))" + _CONNECT
+            + r"(?P<num>(?<![0-9*])[0-9](?:[ -]?[0-9]){16}[ -]?[0-9Xx])" + _NA, re.I
+        ),
+        _plausible_id18, _mask_id, "num",
+    ),
     _Detector(
         "bank_card",
         re.compile(
