@@ -73,6 +73,9 @@ VARIABLES: Dict[str, Var] = {
                                            "operation, per Rasa worker"),
     "TF_INTER_OP_PARALLELISM_THREADS": Var(_S, "`1` with several workers", "TensorFlow operations run in "
                                            "parallel, per Rasa worker"),
+    "TICKET_LOCK_LIFETIME": Var(_S, "`5` with `REDIS_URL`", "seconds a Rasa worker holds a conversation's Redis "
+                                "lock (Rasa's own variable, default 60): a hung worker's conversations go on "
+                                "elsewhere after this"),
     "LOG_LEVEL": Var(_ALL, "`INFO`", "log level of the gateway and the action server"),
     # ----------------------------------------------------------------- gateway
     "RASA_URL": Var(_G, "`http://127.0.0.1:5005`", "the Rasa server when there is one"),

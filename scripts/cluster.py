@@ -319,6 +319,7 @@ class Cluster:
         # one TensorFlow thread per worker: the workers share the cores instead of each taking all of them
         worker_env.setdefault("TF_INTRA_OP_PARALLELISM_THREADS", "1")
         worker_env.setdefault("TF_INTER_OP_PARALLELISM_THREADS", "1")
+        worker_env.setdefault("TICKET_LOCK_LIFETIME", "5")  # a hung worker's Redis lock: seconds, not Rasa's minute
         for index, (port, actions) in enumerate(zip(ports.rasa, ports.actions), start=1):
             endpoints = stack.write_endpoints(stack.Ports(port, actions, 0), redis_url,
                                               self.state / f"endpoints-{index}.yml", self.action_token)

@@ -273,6 +273,8 @@ def stack_children(env: Dict[str, str], ports: Ports, model: Path, directory: Pa
     # one worker per core: each worker's TensorFlow then uses one thread instead of all cores each
     # (less CPU per message under load; override with the TF_*_PARALLELISM_THREADS variables)
     worker_env = dict(env)
+    if read.text("REDIS_URL"):  # a hung worker's Redis lock would hold its conversations for Rasa's 60 s
+        worker_env.setdefault("TICKET_LOCK_LIFETIME", "5")
     if ports.workers > 1:
         worker_env.setdefault("TF_INTRA_OP_PARALLELISM_THREADS", "1")
         worker_env.setdefault("TF_INTER_OP_PARALLELISM_THREADS", "1")

@@ -150,6 +150,16 @@ def test_the_children_are_named_as_their_checks_and_no_token_is_on_a_command_lin
     assert again[0].env["ACTION_SERVER_TOKEN"] != token  # a new secret each run
     given = stack.stack_children(dict(env, ACTION_SERVER_TOKEN="chosen"), ports, tmp_path / "m", tmp_path, False)
     assert given[0].env["ACTION_SERVER_TOKEN"] == "chosen"
+    assert "TICKET_LOCK_LIFETIME" not in given[1].env  # in-memory lock store: nothing to expire
+
+
+def test_a_hung_workers_redis_lock_expires_in_seconds_not_rasas_minute(tmp_path: Path) -> None:
+    ports = stack.Ports(rasa=6000, actions=6100, gateway=6200, workers=2)
+    env = {"PATH": "/usr/bin", "RASA_TOKEN": "t", "REDIS_URL": "redis://127.0.0.1:6379/3"}
+    actions, *workers = stack.stack_children(env, ports, tmp_path / "model.tar.gz", tmp_path, gateway=False)
+    assert [w.env["TICKET_LOCK_LIFETIME"] for w in workers] == ["5", "5"]
+    chosen = stack.stack_children(dict(env, TICKET_LOCK_LIFETIME="20"), ports, tmp_path / "m", tmp_path, False)
+    assert chosen[1].env["TICKET_LOCK_LIFETIME"] == "20"
 
 
 def test_running_keeps_its_files_apart_from_the_running_stacks(
