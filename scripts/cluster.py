@@ -31,6 +31,7 @@ from urllib.parse import unquote, urlparse
 
 from knowledge.env import Env
 from scripts import stack
+from scripts.supervisor import terminate
 
 ROOT = stack.ROOT
 STATE = stack.VAR / "cluster"
@@ -413,18 +414,7 @@ class Cluster:
         """
         stages = (["nginx"], ["gateway-a", "gateway-b"], ["rasa-1", "rasa-2", "actions-1", "actions-2"])
         for stage in stages:
-            processes = [p for p in (self.members[n].process for n in stage) if p is not None and p.poll() is None]
-            for process in processes:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(process.pid, signal.SIGTERM)
-            deadline = time.monotonic() + grace
-            for process in processes:
-                try:
-                    process.wait(timeout=max(0.1, deadline - time.monotonic()))
-                except subprocess.TimeoutExpired:
-                    with contextlib.suppress(ProcessLookupError):
-                        os.killpg(process.pid, signal.SIGKILL)
-                    process.wait()
+            terminate([p for p in (self.members[n].process for n in stage) if p is not None], grace)
 
 
 def prepare(env: Dict[str, str], database_url: str) -> None:
