@@ -69,7 +69,10 @@ class ActionAnswerKnowledge(Action):
 
         result = await asyncio.get_running_loop().run_in_executor(None, self.service.search, text, language)
         if result.decision == "answer" and result.best is not None:
-            dispatcher.utter_message(**replies.answer_message(result.best.article, result.confidence, language, today))
+            runner_ups = [c.article for c in result.related]
+            dispatcher.utter_message(
+                **replies.answer_message(result.best.article, result.confidence, language, today, runner_ups)
+            )
             return [SlotSet("failed_turns", 0), SlotSet("last_article_id", result.best.article.id)]
         if result.decision == "clarify":
             dispatcher.utter_message(**replies.clarify_message(result.candidates, result.confidence, language))

@@ -10,7 +10,7 @@ import datetime as dt
 from typing import Any, Dict, List, Optional, Sequence
 
 from knowledge import catalogue
-from knowledge.retriever import Candidate
+from knowledge.retriever import CLARIFY_BUTTONS, Candidate
 from knowledge.schema import Article
 
 
@@ -53,21 +53,35 @@ def custom(
     return payload
 
 
+def topic_buttons(articles: Sequence[Article], language: str = "en") -> List[Dict[str, str]]:
+    """One button per article, titled in the reply's language, that answers it directly."""
+    return [{"title": a.text("title", language), "payload": article_payload(a.id)} for a in articles]
+
+
 def answer_message(
-    article: Article, confidence: float, language: str = "en", today: Optional[dt.date] = None
+    article: Article,
+    confidence: float,
+    language: str = "en",
+    today: Optional[dt.date] = None,
+    runner_ups: Sequence[Article] = (),
 ) -> Dict[str, Any]:
     """An answer: the article's text with its citation, and the structured payload.
 
-    A policy that ended before `today` is not stated as current: the reply says when it ended and
+    `runner_ups` (close second candidates of the search) follow as "Related topics:" buttons. A
+    policy that ended before `today` is not stated as current: the reply says when it ended and
     points to 12366 (`kind: expired`).
     """
     today = today or dt.date.today()
     related = [{"article_id": other} for other in article.related]
+    buttons = topic_buttons(runner_ups, language)
+    more = {"buttons": buttons} if buttons else {}
+    tail = f"\n{catalogue.text('answer.related_intro', language)}" if buttons else ""
     if is_expired(article, today):
         assert article.expires is not None
         text = catalogue.text("answer.expired", language, expires=article.expires.isoformat())
         return {
-            "text": f"{text}\n{citation_line(article, language)}",
+            "text": f"{text}\n{citation_line(article, language)}{tail}",
+            **more,
             "custom": custom(
                 "expired", confidence, article, language=language, title=article.text("title", language),
                 expired_on=article.expires.isoformat(), needs_officer=article.needs_officer, related=related,
@@ -75,7 +89,8 @@ def answer_message(
         }
     body = article.text("answer", language)
     return {
-        "text": f"{body}\n{citation_line(article, language)}",
+        "text": f"{body}\n{citation_line(article, language)}{tail}",
+        **more,
         "custom": custom(
             "answer",
             confidence,
@@ -91,9 +106,7 @@ def answer_message(
 
 def clarify_message(candidates: Sequence[Candidate], confidence: float, language: str = "en") -> Dict[str, Any]:
     """A clarifying question with the best topics as buttons."""
-    buttons: List[Dict[str, str]] = [
-        {"title": c.article.text("title", language), "payload": article_payload(c.article.id)} for c in candidates[:3]
-    ]
+    buttons = topic_buttons([c.article for c in candidates[:CLARIFY_BUTTONS]], language)
     options = [
         {"article_id": c.article.id, "title": b["title"], "score": round(c.score, 4)}
         for c, b in zip(candidates, buttons)

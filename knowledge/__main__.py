@@ -62,13 +62,23 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "ask":
         result = retriever.search(args.text)
         print(f"decision={result.decision} confidence={result.confidence} in_domain={result.in_domain}")
+        if result.related:
+            print("related buttons: " + ", ".join(c.article.id for c in result.related))
         for candidate in result.candidates:
             print(
                 f"  {candidate.article.id:34s} fused={candidate.score:.3f} dense={candidate.dense:.3f} "
                 f"lexical={candidate.lexical:.3f}"
             )
     elif args.command == "evaluate":
-        from knowledge.evaluation import EvalSet, evaluate, evaluate_all, report_dict, table, write_misses
+        from knowledge.evaluation import (
+            EvalSet,
+            evaluate,
+            evaluate_all,
+            report_dict,
+            table,
+            target_lines,
+            write_misses,
+        )
 
         if args.file:
             report = evaluate(retriever, EvalSet.load(Path(args.file)))
@@ -77,6 +87,8 @@ def main(argv: list[str] | None = None) -> int:
         else:
             reports = evaluate_all(retriever)
             print(table(reports))
+            print("\nissue 10 targets (the held-out rows report; tune rows are for choosing):")
+            print(target_lines(reports))
             count = write_misses(reports, Path(args.misses))
             print(f"{count} misses and false answers written to {args.misses}")
     elif args.command == "bench":

@@ -47,8 +47,12 @@ VARIABLES: Dict[str, Var] = {
                                         "dev sets' tuning parts)"),
     "TAXGUIDE_ANSWER_THRESHOLD_ZH": Var(_A, "`0.40`", "the same for Chinese questions (tuned on the Chinese dev "
                                         "set's tuning part)"),
-    "TAXGUIDE_DOMAIN_THRESHOLD": Var(_A, "`0.5`", "calibrated P(tax question) below which a question is out of "
-                                     "scope"),
+    "TAXGUIDE_DOMAIN_THRESHOLD": Var(_A, "unset", "calibrated P(tax question) below which a question is out of "
+                                     "scope, both languages"),
+    "TAXGUIDE_DOMAIN_THRESHOLD_EN": Var(_A, "`0.10`", "the same for English questions (tuned on the English "
+                                        "dev sets' tuning parts)"),
+    "TAXGUIDE_DOMAIN_THRESHOLD_ZH": Var(_A, "`0.50`", "the same for Chinese questions (tuned on the Chinese dev "
+                                        "set's tuning part)"),
     "TAXGUIDE_REFRESH_SECONDS": Var(_A, "`5`", "how often the action server checks the articles for edits"),
     "TAXGUIDE_RETRIEVAL_CACHE_SIZE": Var(_A, "`2048`", "retrieval results cached in the action server (0: off)"),
     "TAXGUIDE_HANDOFF_POLICY": Var(_G, "`bot/handoff/policy.yml`", "the handoff policy file (service hours, "

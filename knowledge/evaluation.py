@@ -4,7 +4,9 @@ Every dev item belongs to a part by a hash of its text: `tune` may be looked at 
 thresholds and features, `heldout` only reports. Figures: top-1 accuracy, MRR, the share answered
 directly and how many of those are right, the clarify rate, whether the right article is in the
 answer or the three clarify buttons, and for off-topic messages the false-answer rate (answered with
-an article) and the share shown any article (answer or buttons).
+an article) and the share shown any article (answer or buttons). Buttons count only as the reply
+shows them: a clarification's three, an answer's related runner-ups (`Retrieval.shown`). `TARGETS`
+are issue 10's thresholds; `make eval` prints each next to its figure.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import csv
 import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, List, Sequence, Tuple, TypedDict
+from typing import Dict, List, NamedTuple, Sequence, Tuple, TypedDict
 
 import yaml
 
@@ -120,21 +122,21 @@ def evaluate(retriever: Retriever, eval_set: EvalSet, depth: int = 10) -> EvalRe
             hits += 1
         if expected in ranked:
             reciprocal += 1.0 / (ranked.index(expected) + 1)
+        shown = [c.article.id for c in result.shown]
+        covered += int(expected in shown)
         if result.decision == "answer":
             answered += 1
             answered_right += int(top == expected)
-            covered += int(top == expected)
         elif result.decision == "clarify":
             clarified += 1
-            covered += int(expected in ranked[:3])
         if top != expected or result.decision != "answer":
             misses.append((text, expected, top, result.decision, result.confidence))
     false_answers: List[Tuple[str, str, str]] = []
-    shown = 0
+    off_topic_shown = 0
     for text in eval_set.off_topic:
         result = retriever.search(text)
-        if result.decision != "out_of_scope":
-            shown += 1
+        if result.shown:
+            off_topic_shown += 1
         if result.decision == "answer" and result.best is not None:
             false_answers.append((text, result.best.article.id, f"{result.confidence:.2f}/{result.in_domain:.2f}"))
     n = max(len(eval_set.questions), 1)
@@ -147,7 +149,7 @@ def evaluate(retriever: Retriever, eval_set: EvalSet, depth: int = 10) -> EvalRe
         clarify_rate=clarified / n,
         right_in_answer_or_buttons=covered / n,
         false_answer_rate=len(false_answers) / m,
-        off_topic_shown_articles_rate=shown / m,
+        off_topic_shown_articles_rate=off_topic_shown / m,
         questions=len(eval_set.questions),
         off_topic=len(eval_set.off_topic),
         misses=misses,
@@ -182,6 +184,42 @@ def table(reports: Dict[Tuple[str, str], EvalReport]) -> str:
             f"| {r.answered_correct_rate:.3f} | {r.clarify_rate:.3f} | {r.right_in_answer_or_buttons:.3f} "
             f"| {r.off_topic} | {r.false_answer_rate:.3f} | {r.off_topic_shown_articles_rate:.3f} |"
         )
+    return "\n".join(lines)
+
+
+class Target(NamedTuple):
+    """One of issue 10's thresholds: a report figure and its bound."""
+
+    figure: str  # an EvalReport attribute
+    label: str
+    bound: float
+    at_most: bool = False  # True: the figure must not exceed the bound
+
+    def met(self, report: EvalReport) -> bool:
+        """True when `report` meets this target."""
+        value = float(getattr(report, self.figure))
+        return value <= self.bound + 1e-9 if self.at_most else value >= self.bound - 1e-9
+
+
+TARGETS: Tuple[Target, ...] = (
+    Target("answered_rate", "answered", 0.90),
+    Target("answered_correct_rate", "answered right", 0.97),
+    Target("right_in_answer_or_buttons", "right in answer or buttons", 0.98),
+    Target("off_topic_shown_articles_rate", "off-topic shown any article", 0.02, at_most=True),
+)
+
+
+def target_lines(reports: Dict[Tuple[str, str], EvalReport]) -> str:
+    """Each target next to its figure, PASS or FAIL, per language and part."""
+    lines = []
+    for (language, part), report in reports.items():
+        cells = []
+        for target in TARGETS:
+            sign = "<=" if target.at_most else ">="
+            verdict = "PASS" if target.met(report) else "FAIL"
+            figure = float(getattr(report, target.figure))
+            cells.append(f"{target.label} {figure:.3f} {sign} {target.bound:.2f} {verdict}")
+        lines.append(f"{language} {part:7s}: " + "; ".join(cells))
     return "\n".join(lines)
 
 

@@ -23,14 +23,15 @@ def bundled_model_dir() -> Optional[Path]:
 
 
 DEFAULT_ANSWER_THRESHOLDS = {"en": 0.30, "zh": 0.40}  # tuned on the dev sets' tuning parts
+DEFAULT_DOMAIN_THRESHOLDS = {"en": 0.10, "zh": 0.50}  # tuned on the dev sets' tuning parts
 
 
-def _thresholds(read: Env) -> Dict[str, float]:
-    """Per-language answer thresholds: TAXGUIDE_ANSWER_THRESHOLD sets both, _EN / _ZH one each."""
+def _thresholds(read: Env, name: str = "TAXGUIDE_ANSWER_THRESHOLD",
+                defaults: Mapping[str, float] = DEFAULT_ANSWER_THRESHOLDS) -> Dict[str, float]:
+    """Per-language thresholds: `name` sets both languages, `name`_EN / _ZH one each."""
     return {
-        language: read.number(f"TAXGUIDE_ANSWER_THRESHOLD_{language.upper()}",
-                              read.number("TAXGUIDE_ANSWER_THRESHOLD", default, maximum=1.0), maximum=1.0)
-        for language, default in DEFAULT_ANSWER_THRESHOLDS.items()
+        language: read.number(f"{name}_{language.upper()}", read.number(name, default, maximum=1.0), maximum=1.0)
+        for language, default in defaults.items()
     }
 
 
@@ -43,7 +44,7 @@ class KnowledgeSettings:
     cache_dir: Path
     encoder: str = "e5"
     answer_threshold: Mapping[str, float] = field(default_factory=lambda: dict(DEFAULT_ANSWER_THRESHOLDS))
-    domain_threshold: float = 0.5
+    domain_threshold: Mapping[str, float] = field(default_factory=lambda: dict(DEFAULT_DOMAIN_THRESHOLDS))
     refresh_seconds: float = 5.0
     max_query_tokens: int = 128
     retrieval_cache_size: int = 2048  # LRU of retrieval results by normalised query (0: off)
@@ -59,7 +60,7 @@ class KnowledgeSettings:
             encoder=read.choice("TAXGUIDE_ENCODER", cls.encoder, ENCODERS),
             cache_dir=Path(read.text("TAXGUIDE_CACHE_DIR") or PROJECT_ROOT / "var" / "cache" / "retriever"),
             answer_threshold=_thresholds(read),
-            domain_threshold=read.number("TAXGUIDE_DOMAIN_THRESHOLD", cls.domain_threshold, maximum=1.0),
+            domain_threshold=_thresholds(read, "TAXGUIDE_DOMAIN_THRESHOLD", DEFAULT_DOMAIN_THRESHOLDS),
             refresh_seconds=read.number("TAXGUIDE_REFRESH_SECONDS", cls.refresh_seconds),
             retrieval_cache_size=read.integer("TAXGUIDE_RETRIEVAL_CACHE_SIZE", cls.retrieval_cache_size),
         )

@@ -154,3 +154,30 @@ async def test_a_temporary_policy_is_never_served_as_current_after_it_ends(
             assert "body" not in message["custom"], "the ended rule's text is not served as current law"
         else:
             assert "2027" in message["text"]  # the answer says until when the relief applies
+
+
+@pytest.mark.parametrize(
+    "question, article_id", [("rent deduction", "iit-sad-housing-rent"), ("vat rate", "vat-rates")]
+)
+async def test_short_questions_whose_rankings_agree_are_answered_not_bounced(
+    action: ActionAnswerKnowledge, question: str, article_id: str
+) -> None:
+    """Issue 10: a short question whose top article every ranking agrees on gets the answer, not buttons."""
+    message, _ = await run(action, make_tracker(question))
+    assert message["custom"]["kind"] == "answer" and message["custom"]["article_id"] == article_id
+
+
+async def test_an_answer_offers_its_close_runner_up_as_a_related_button(action: ActionAnswerKnowledge) -> None:
+    """The high-tech CIT rate is answered, and the general CIT rate, a close second, is one click away."""
+    message, _ = await run(action, make_tracker("what is the income tax rate for high tech companies"))
+    assert message["custom"]["kind"] == "answer" and message["custom"]["article_id"] == "cit-high-tech"
+    assert "Related topics:" in message["text"]
+    payloads = [b["payload"] for b in message["buttons"]]
+    assert payloads == ['/ask_tax_question{"article_id": "cit-rate"}']
+    assert message["buttons"][0]["title"] and message["buttons"][0]["title"].isascii()
+
+
+async def test_a_clear_answer_has_no_related_buttons(action: ActionAnswerKnowledge) -> None:
+    message, _ = await run(action, make_tracker("how much can I earn before income tax kicks in"))
+    assert message["custom"]["kind"] == "answer" and not message["buttons"]
+    assert "Related topics:" not in message["text"]

@@ -174,3 +174,19 @@ def test_a_broken_edit_keeps_the_previous_index_serving(small_kb: Path, tmp_path
     service.refresh_now()
     assert service.get("vat-rates") is not None
     assert service.search("vat rate for services").best is not None
+
+
+@pytest.mark.parametrize(
+    "question, article_id",
+    [
+        ("税务局要我补税 我觉得不对 可以申诉吗 有什么途径", "proc-dispute-appeal"),
+        ("经营所得5%到35%五级累进 怎么算", "iit-business-income"),
+    ],
+)
+def test_a_close_call_between_unrelated_articles_is_asked_not_answered_wrongly(
+    knowledge_service: KnowledgeService, question: str, article_id: str
+) -> None:
+    """Issue 10: two articles that are not neighbours nearly tie, so the bot asks; the right one is a button."""
+    result = knowledge_service.search(question)
+    assert result.decision == "clarify", result
+    assert article_id in [c.article.id for c in result.shown]

@@ -1,0 +1,60 @@
+"""The evaluation counts what the reply shows, and prints each of issue 10's targets next to its figure."""
+
+from __future__ import annotations
+
+from typing import Dict, Tuple
+
+from knowledge.evaluation import TARGETS, EvalReport, EvalSet, evaluate, target_lines
+from knowledge.retriever import Candidate, Retrieval
+from knowledge.schema import Article
+from knowledge.service import KnowledgeService
+
+
+class FixedRetriever:
+    """Returns a prepared retrieval per question (the product's `Retrieval`, not a copy of its logic)."""
+
+    def __init__(self, results: Dict[str, Retrieval]) -> None:
+        self.results = results
+
+    def search(self, query: str, k: int = 3, language: str | None = None) -> Retrieval:
+        return self.results.get(query, Retrieval(query, "out_of_scope", 0.0, 0.0, ()))
+
+
+def candidates(service: KnowledgeService, *ids: str) -> Tuple[Candidate, ...]:
+    found = [service.get(i) for i in ids]
+    assert all(isinstance(a, Article) for a in found)
+    return tuple(Candidate(a, 0.8, 0.9, 0.3) for a in found if a is not None)
+
+
+def test_an_answers_buttons_count_only_when_the_reply_shows_them(knowledge_service: KnowledgeService) -> None:
+    ranked = candidates(knowledge_service, "cit-high-tech", "cit-rate", "cit-small-low-profit")
+    results = {
+        # the expected article is a related button of the answer: shown, so covered
+        "shown": Retrieval("shown", "answer", 0.6, 0.99, ranked, related=ranked[1:2]),
+        # the expected article is second in the ranking but not shown beside the answer: not covered
+        "hidden": Retrieval("hidden", "answer", 0.6, 0.99, ranked),
+        "asked": Retrieval("asked", "clarify", 0.1, 0.99, ranked),
+    }
+    dev = EvalSet((("shown", "cit-rate"), ("hidden", "cit-rate"), ("asked", "cit-small-low-profit")), ("off",))
+    report = evaluate(FixedRetriever(results), dev)  # type: ignore[arg-type]
+    assert report.right_in_answer_or_buttons == 2 / 3
+    assert report.answered_rate == 2 / 3 and report.answered_correct_rate == 0.0
+    assert report.off_topic_shown_articles_rate == 0.0
+
+
+def report(**figures: float) -> EvalReport:
+    base = dict(top1=0.95, mrr=0.97, answered_rate=0.91, answered_correct_rate=0.96, clarify_rate=0.05,
+                right_in_answer_or_buttons=0.99, false_answer_rate=0.0, off_topic_shown_articles_rate=0.03)
+    base.update(figures)
+    return EvalReport(questions=100, off_topic=50, **base)  # type: ignore[arg-type]
+
+
+def test_make_eval_prints_each_target_next_to_its_figure() -> None:
+    lines = target_lines({("en", "heldout"): report(), ("zh", "tune"): report(answered_rate=0.5)}).splitlines()
+    assert len(lines) == 2 and lines[0].startswith("en heldout")
+    assert "answered 0.910 >= 0.90 PASS" in lines[0]
+    assert "answered right 0.960 >= 0.97 FAIL" in lines[0]
+    assert "right in answer or buttons 0.990 >= 0.98 PASS" in lines[0]
+    assert "off-topic shown any article 0.030 <= 0.02 FAIL" in lines[0]
+    assert "answered 0.500 >= 0.90 FAIL" in lines[1]
+    assert {t.bound for t in TARGETS} == {0.90, 0.97, 0.98, 0.02}
