@@ -119,9 +119,9 @@ def asked_slot(messages: List[Dict[str, Any]]) -> Optional[str]:
     return str(slots[-1]) if slots else None
 
 
-def reference(sender: str) -> str:
+def reference(running: supervisor.Cluster, sender: str) -> str:
     """The conversation id the cluster derives from a session token or REST sender (its SESSION_SECRET)."""
-    return SessionSigner(stack.environment()["SESSION_SECRET"]).conversation_id(sender)
+    return SessionSigner(running.secrets["SESSION_SECRET"]).conversation_id(sender)
 
 
 def new_session(url: str) -> str:
@@ -214,7 +214,9 @@ class Officer:
 
     def __init__(self, url: str) -> None:
         self.url = url
-        self.http = aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True))  # cookies for 127.0.0.1
+        # cookies for 127.0.0.1; the console cookie is Secure, and like a browser the client treats loopback as secure
+        loopback = [url, url.replace("http://", "ws://", 1)]
+        self.http = aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True, treat_as_secure_origin=loopback))
         self.csrf = ""
         self.ws: Optional[aiohttp.ClientWebSocketResponse] = None
         self.frames: List[Dict[str, Any]] = []
@@ -312,7 +314,7 @@ async def test_a_handoff_between_a_taxpayer_on_one_instance_and_an_officer_on_th
         whole: Tuple[supervisor.Cluster, str], officer_on_b: Officer) -> None:
     running, dsn = whole
     taxpayer = await Taxpayer(running.gateway_urls["a"]).connect()
-    conversation = reference(taxpayer.session_id)  # what the officer sees and the database stores
+    conversation = reference(running, taxpayer.session_id)  # what the officer sees and the database stores
     try:
         await taxpayer.say("can I speak to someone")
         queued = await taxpayer.uttered("handoff_queued")
@@ -465,7 +467,7 @@ async def test_killing_a_gateway_under_load_loses_and_duplicates_nothing(
     texts = [(m["sender_type"], m["text"]) for m in history(proxy, taxpayer.session_id)]
     assert ("taxpayer", "calculate the tax on my year-end bonus") in texts and ("taxpayer", "24000") in texts
 
-    refs = [reference(sender) for sender in senders]  # the ids the gateway stores
+    refs = [reference(running, sender) for sender in senders]  # the ids the gateway stores
     rows = query(dsn, "SELECT conversation_id, text, count(*) FROM messages WHERE sender_type = 'taxpayer' "
                       "AND conversation_id = ANY(%s) GROUP BY conversation_id, text", refs)
     stored = {(conversation, text): count for conversation, text, count in rows}
@@ -493,7 +495,8 @@ def test_a_conversation_goes_on_at_the_other_rasa_worker_when_its_own_is_killed(
     gateway = running.gateway_urls["b"]
     workers = [url.rstrip("/") for url in running.rasa_urls]
     candidates = (f"worker-{uuid.uuid4().hex[:8]}" for _ in range(100))
-    sender = next(s for s in candidates if pick_worker(workers, reference(s)) == workers[0])  # Rasa sees the reference
+    # Rasa sees the reference, not the sender
+    sender = next(s for s in candidates if pick_worker(workers, reference(running, s)) == workers[0])
     assert asked_slot(say(gateway, sender, "help me estimate my annual reconciliation refund")) == "annual_income"
     assert asked_slot(say(gateway, sender, "120000")) == "social_insurance"
     running.kill("rasa-1")  # the conversation's worker
