@@ -9,5 +9,7 @@ Where things are:
   ``taxpayer`` (escalate, queue, cancel, offline messages), ``agent`` (claim, talk, close, requeue, sweep),
   ``console`` (snapshots, console sockets and presence) and ``fanout`` (events to every instance's clients);
 - ``effects``: event log, transcripts, publishing, routes and Rasa's pause, never failing the caller;
-- ``views``, ``auth``, ``knowledge_search``, ``setup``: the HTTP side and the wiring.
+- ``auth``, ``sessions``, ``login_guard``: console sign-in, server-side sessions, login lockout;
+- ``audit``: the staff access log (transcripts opened, contacts revealed);
+- ``views``, ``knowledge_search``, ``setup``: the HTTP side and the wiring.
 """

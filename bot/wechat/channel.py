@@ -27,7 +27,6 @@ import hmac
 import json
 import logging
 import time
-import unicodedata
 from dataclasses import dataclass
 from typing import Any, AsyncIterator, Callable, Coroutine, Dict, List, Mapping, Optional, Protocol, Set, Tuple
 
@@ -35,6 +34,7 @@ from bot.hooks import BotMessage
 from bot.ratelimit import Throttle
 from bot.service import ConversationService
 from bot.tasks import cancel_all
+from bot.validation import has_forbidden_chars
 from bot.wechat.api import WeChatApi
 from bot.wechat.crypto import MessageCrypto
 from bot.wechat.protocol import Inbound
@@ -67,10 +67,6 @@ def conversation_id(secret: str, openid: str) -> str:
 
 def _t(key: str, language: Optional[str], **values: Any) -> str:
     return catalogue.text(f"wechat.{key}", language if language in LANGUAGES else DEFAULT_LANGUAGE, **values)
-
-
-def _has_binary(text: str) -> bool:
-    return any(ch not in "\n\r\t" and unicodedata.category(ch) in ("Cc", "Cs") for ch in text)
 
 
 @dataclass
@@ -255,7 +251,7 @@ class WeChatChannel:
         text = content.strip()
         detected = detect_language(text)
         language = detected or contact.language or DEFAULT_LANGUAGE
-        if not text or _has_binary(text):
+        if not text or has_forbidden_chars(text):
             return split_text(_t("text_only", language))
         if len(text) > self.max_chars:
             return split_text(_t("too_long", language, max_chars=self.max_chars))
