@@ -4,48 +4,19 @@ as it lasts (issue 14). SQLite and a real PostgreSQL (fresh schema per test)."""
 from __future__ import annotations
 
 import json
-import os
 import uuid
-from typing import Any, AsyncIterator, Dict, List
+from typing import Any, Dict, List
 
 import pytest
-import pytest_asyncio
 from sqlalchemy import exc as sa_exc
 from sqlalchemy import select, text
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.analytics import store
 from bot.analytics.models import answer_feedback, conversation_outcomes, conversation_ratings
 from bot.analytics.store import AnalyticsRepository, DurableWriter
-from bot.db.migrate import upgrade_head
 
-PG_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
 AT = "2026-03-01T08:00:00+00:00"
-
-
-@pytest_asyncio.fixture(params=["sqlite", "postgresql"])
-async def engine(request, tmp_path, require_service) -> AsyncIterator[AsyncEngine]:
-    """A migrated database: SQLite, or a fresh schema in the local PostgreSQL."""
-    if request.param == "sqlite":
-        eng = create_async_engine(f"sqlite+aiosqlite:///{tmp_path / 'durable.db'}", future=True)
-        await upgrade_head(eng)
-        yield eng
-        await eng.dispose()
-        return
-    require_service("PostgreSQL", "127.0.0.1", 5432)
-    schema = f"tg_durable_{uuid.uuid4().hex[:12]}"
-    admin = create_async_engine(PG_URL, future=True)
-    async with admin.begin() as conn:
-        await conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    eng = create_async_engine(PG_URL, future=True, connect_args={"server_settings": {"search_path": schema}})
-    try:
-        await upgrade_head(eng)
-        yield eng
-    finally:
-        await eng.dispose()
-        async with admin.begin() as conn:
-            await conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
-        await admin.dispose()
 
 
 def rating(conv: str, score: int, comment: str = "") -> Dict[str, Any]:

@@ -4,46 +4,19 @@ from __future__ import annotations
 
 import os
 import random
-import uuid
 from datetime import date, datetime, timezone
 
 import pytest
-import pytest_asyncio
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from bot.analytics.queries import AnalyticsQueries, Filters, percentile
 from bot.analytics.store import AnalyticsRepository
-from bot.db.migrate import upgrade_head
 from bot.db.models import HandoffEvent
 from bot.db.repository import TranscriptEntry, TranscriptRepository
 
 pytestmark = pytest.mark.asyncio
 PG_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
-
-
-@pytest_asyncio.fixture(params=["sqlite", "postgresql"])
-async def engine(request, tmp_path, require_service):
-    if request.param == "sqlite":
-        eng = create_async_engine(f"sqlite+aiosqlite:///{tmp_path / 'metrics.db'}", future=True)
-        await upgrade_head(eng)
-        yield eng
-        await eng.dispose()
-        return
-    require_service("PostgreSQL", "127.0.0.1", 5432)
-    schema = f"tg_metrics_{uuid.uuid4().hex[:12]}"
-    admin = create_async_engine(PG_URL, future=True)
-    async with admin.begin() as conn:
-        await conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    eng = create_async_engine(PG_URL, future=True, connect_args={"server_settings": {"search_path": schema}})
-    await upgrade_head(eng)
-    try:
-        yield eng
-    finally:
-        await eng.dispose()
-        async with admin.begin() as conn:
-            await conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
-        await admin.dispose()
 
 
 def at(s: str) -> str:
