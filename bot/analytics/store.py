@@ -455,7 +455,9 @@ class DurableWriter:
             if not self._queue and not self._spilled:
                 delay = self.retry_seconds
                 continue
-            ok = await self.flush()
+            # shielded: a shutdown that cancels this loop lets the write in flight finish (the final flush
+            # waits for it on the lock) instead of cutting a transaction and dropping its connection
+            ok = await asyncio.shield(self.flush())
             delay = self.retry_seconds if ok else min(delay * 2, self.max_backoff)
             if not ok:
                 await asyncio.sleep(delay)
