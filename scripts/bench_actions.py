@@ -49,10 +49,13 @@ def main() -> int:
     try:
         stack.wait_healthy({"actions": f"http://127.0.0.1:{port}/health"}, [process], timeout=180)
         url = f"http://127.0.0.1:{port}/webhook"
+        headers = {"Content-Type": "application/json"}
+        if env.get("ACTION_SERVER_TOKEN"):  # the server then refuses requests without it, as Rasa's would be
+            headers["Authorization"] = f"Bearer {env['ACTION_SERVER_TOKEN']}"
         timings: List[float] = []
         for round_ in range(21):
             for text in QUESTIONS:
-                request = urllib.request.Request(url, payload(text), {"Content-Type": "application/json"})
+                request = urllib.request.Request(url, payload(text), headers)
                 started = time.perf_counter()
                 with urllib.request.urlopen(request, timeout=30) as response:
                     response.read()
