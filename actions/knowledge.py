@@ -13,6 +13,7 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from actions import replies
 from actions.language import reply_language
+from knowledge.routing import decision, reach
 from knowledge.service import KnowledgeService, get_service
 
 logger = logging.getLogger(__name__)
@@ -47,7 +48,11 @@ class ActionAnswerKnowledge(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]
     ) -> List[EventType]:
-        """Answers, clarifies or says the question is out of scope; counts the turns not understood."""
+        """Answers, clarifies or says the question is out of scope; counts the turns not understood.
+
+        For a message the NLU called `out_of_scope` it only answers when the retriever is sure, and
+        otherwise says "not my field" without offering topics (`knowledge.routing`).
+        """
         message = tracker.latest_message or {}
         text = (message.get("text") or "").strip()
         intent = (message.get("intent") or {}).get("name")
@@ -68,13 +73,14 @@ class ActionAnswerKnowledge(Action):
             return [SlotSet("failed_turns", failed + 1)]
 
         result = await asyncio.get_running_loop().run_in_executor(None, self.service.search, text, language)
-        if result.decision == "answer" and result.best is not None:
+        verdict = decision(result, reach(intent, message.get("entities") or []))  # e.g. NLU said out_of_scope
+        if verdict == "answer" and result.best is not None:
             runner_ups = [c.article for c in result.related]
             dispatcher.utter_message(
                 **replies.answer_message(result.best.article, result.confidence, language, today, runner_ups)
             )
             return [SlotSet("failed_turns", 0), SlotSet("last_article_id", result.best.article.id)]
-        if result.decision == "clarify":
+        if verdict == "clarify":
             dispatcher.utter_message(**replies.clarify_message(result.candidates, result.confidence, language))
             return [SlotSet("failed_turns", 0)]
         if intent == "nlu_fallback":

@@ -31,6 +31,8 @@ def main(argv: list[str] | None = None) -> int:
     ev = sub.add_parser("evaluate", help="retrieval figures per language and part on the dev sets")
     ev.add_argument("file", nargs="?", default=None, help="one labelled file instead of the dev sets")
     ev.add_argument("--misses", default=str(PROJECT_ROOT / "var" / "eval" / "misses.tsv"))
+    ev.add_argument("--model", default=None,
+                    help="a trained Rasa model archive: adds the assistant rows (the NLU routes first)")
     sub.add_parser("bench", help="time query embedding and whole searches")
     rp = sub.add_parser("report", help="review report: expiring and expired policies, stale reviews, open doubts")
     rp.add_argument("--today", default=None, help="the report's date (YYYY-MM-DD); today by default")
@@ -72,6 +74,7 @@ def main(argv: list[str] | None = None) -> int:
     elif args.command == "evaluate":
         from knowledge.evaluation import (
             EvalSet,
+            assistant_routes,
             evaluate,
             evaluate_all,
             report_dict,
@@ -85,7 +88,11 @@ def main(argv: list[str] | None = None) -> int:
             print(report.summary())
             print(json.dumps(report_dict(report)))
         else:
-            reports = evaluate_all(retriever)
+            routes, excluded = None, frozenset[str]()
+            if args.model:
+                routes, excluded = assistant_routes(Path(args.model))
+                print(f"assistant rows: NLU of {args.model}; {len(excluded)} dev items the NLU was trained on left out")
+            reports = evaluate_all(retriever, routes=routes, excluded=excluded)
             print(table(reports))
             print("\nissue 10 targets (the held-out rows report; tune rows are for choosing):")
             print(target_lines(reports))

@@ -15,12 +15,14 @@ import csv
 import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, List, NamedTuple, Sequence, Tuple, TypedDict
+from typing import AbstractSet, Dict, FrozenSet, List, Mapping, NamedTuple, Optional, Sequence, Tuple, TypedDict
 
 import yaml
 
 from knowledge.retriever import Retriever
+from knowledge.routing import Reach, decision, reach
 from knowledge.settings import PROJECT_ROOT
+from nlu.parse import normalise, parse, training_texts
 
 DATA_DIR = PROJECT_ROOT / "tests" / "data"
 DEV_SETS: Dict[str, Tuple[Path, ...]] = {
@@ -28,6 +30,9 @@ DEV_SETS: Dict[str, Tuple[Path, ...]] = {
     "zh": (DATA_DIR / "retrieval_dev_zh.yml",),
 }
 PARTS = ("tune", "heldout")
+#: A report's key: language, part and path ("retriever": every message searched in full;
+#: "assistant": routed by the trained NLU first, `knowledge.routing`).
+Key = Tuple[str, ...]
 
 
 class DevQuestion(TypedDict):
@@ -73,6 +78,13 @@ class EvalSet:
         whole = cls.load(*DEV_SETS[language])
         return whole.part(part) if part else whole
 
+    def without(self, texts: AbstractSet[str]) -> "EvalSet":
+        """The items whose text is not in `texts` (e.g. the NLU's own training examples)."""
+        return EvalSet(
+            tuple(q for q in self.questions if q[0] not in texts),
+            tuple(t for t in self.off_topic if t not in texts),
+        )
+
     def part(self, part: str) -> "EvalSet":
         """Only the items of `part`."""
         return EvalSet(
@@ -109,35 +121,45 @@ class EvalReport:
         )
 
 
-def evaluate(retriever: Retriever, eval_set: EvalSet, depth: int = 10) -> EvalReport:
-    """Run every question through the retriever and score it."""
+def evaluate(
+    retriever: Retriever, eval_set: EvalSet, depth: int = 10, routes: Optional[Mapping[str, Reach]] = None
+) -> EvalReport:
+    """Run every question through the retriever and score it.
+
+    With `routes` (each text's `knowledge.routing.Reach`, from the trained NLU) the figures are the
+    assistant's: a message the NLU sends elsewhere shows no article, and one it calls out of scope
+    shows only a sure answer. Without, every message reaches the retriever in full.
+    """
     hits = answered = answered_right = clarified = covered = 0
     reciprocal = 0.0
     misses: List[Tuple[str, str, str, str, float]] = []
     for text, expected in eval_set.questions:
         result = retriever.search(text, k=depth)
+        verdict = decision(result, routes[text] if routes is not None else Reach.FULL)
         ranked = [c.article.id for c in result.candidates]
         top = ranked[0] if ranked else "-"
         if top == expected:
             hits += 1
         if expected in ranked:
             reciprocal += 1.0 / (ranked.index(expected) + 1)
-        shown = [c.article.id for c in result.shown]
+        shown = [c.article.id for c in result.shown] if verdict != "decline" else []
         covered += int(expected in shown)
-        if result.decision == "answer":
+        if verdict == "answer":
             answered += 1
             answered_right += int(top == expected)
-        elif result.decision == "clarify":
+        elif verdict == "clarify":
             clarified += 1
-        if top != expected or result.decision != "answer":
-            misses.append((text, expected, top, result.decision, result.confidence))
+        if top != expected or verdict != "answer":
+            misses.append((text, expected, top, verdict if verdict != "decline" else result.decision,
+                           result.confidence))
     false_answers: List[Tuple[str, str, str]] = []
     off_topic_shown = 0
     for text in eval_set.off_topic:
         result = retriever.search(text)
-        if result.shown:
+        verdict = decision(result, routes[text] if routes is not None else Reach.FULL)
+        if verdict != "decline" and result.shown:
             off_topic_shown += 1
-        if result.decision == "answer" and result.best is not None:
+        if verdict == "answer" and result.best is not None:
             false_answers.append((text, result.best.article.id, f"{result.confidence:.2f}/{result.in_domain:.2f}"))
     n = max(len(eval_set.questions), 1)
     m = max(len(eval_set.off_topic), 1)
@@ -162,25 +184,52 @@ def report_dict(report: EvalReport) -> Dict[str, float]:
     return {k: v for k, v in report.__dict__.items() if k not in ("misses", "false_answers")}
 
 
-def evaluate_all(retriever: Retriever, languages: Sequence[str] = ("en", "zh")) -> Dict[Tuple[str, str], EvalReport]:
-    """A report for every language and part."""
-    return {
-        (language, part): evaluate(retriever, EvalSet.for_language(language, part))
-        for language in languages
-        for part in PARTS
-    }
+def assistant_routes(
+    model: Path, languages: Sequence[str] = ("en", "zh")
+) -> Tuple[Dict[str, Reach], FrozenSet[str]]:
+    """Each dev text's route by the NLU of the Rasa model `model`, and the dev texts it was trained on."""
+    texts: List[str] = []
+    for language in languages:
+        dev = EvalSet.for_language(language)
+        texts.extend(q for q, _ in dev.questions)
+        texts.extend(dev.off_topic)
+    trained = training_texts()
+    excluded = frozenset(t for t in texts if normalise(t) in trained)
+    verdicts = parse(model, [t for t in texts if t not in excluded])
+    return {text: reach(v.intent, v.entities) for text, v in verdicts.items()}, excluded
 
 
-def table(reports: Dict[Tuple[str, str], EvalReport]) -> str:
-    """The figures as a Markdown table, one row per language and part."""
+def evaluate_all(
+    retriever: Retriever,
+    languages: Sequence[str] = ("en", "zh"),
+    routes: Optional[Mapping[str, Reach]] = None,
+    excluded: AbstractSet[str] = frozenset(),
+) -> Dict[Key, EvalReport]:
+    """A report for every language and part through the retriever, and with `routes` through the assistant.
+
+    The assistant rows leave out the `excluded` texts (the dev items the NLU was trained on).
+    """
+    reports: Dict[Key, EvalReport] = {}
+    for language in languages:
+        for part in PARTS:
+            eval_set = EvalSet.for_language(language, part)
+            reports[(language, part, "retriever")] = evaluate(retriever, eval_set)
+            if routes is not None:
+                reports[(language, part, "assistant")] = evaluate(retriever, eval_set.without(excluded), routes=routes)
+    return reports
+
+
+def table(reports: Mapping[Key, EvalReport]) -> str:
+    """The figures as a Markdown table, one row per language, part and path."""
     lines = [
-        "| language | part | questions | top-1 | MRR | answered | answered right | clarify "
+        "| language | part | through | questions | top-1 | MRR | answered | answered right | clarify "
         "| right in answer or buttons | off-topic | false answers | off-topic shown any article |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
-    for (language, part), r in reports.items():
+    for key, r in reports.items():
+        language, part, through = (tuple(key) + ("retriever",))[:3]
         lines.append(
-            f"| {language} | {part} | {r.questions} | {r.top1:.3f} | {r.mrr:.3f} | {r.answered_rate:.3f} "
+            f"| {language} | {part} | {through} | {r.questions} | {r.top1:.3f} | {r.mrr:.3f} | {r.answered_rate:.3f} "
             f"| {r.answered_correct_rate:.3f} | {r.clarify_rate:.3f} | {r.right_in_answer_or_buttons:.3f} "
             f"| {r.off_topic} | {r.false_answer_rate:.3f} | {r.off_topic_shown_articles_rate:.3f} |"
         )
@@ -209,33 +258,36 @@ TARGETS: Tuple[Target, ...] = (
 )
 
 
-def target_lines(reports: Dict[Tuple[str, str], EvalReport]) -> str:
-    """Each target next to its figure, PASS or FAIL, per language and part."""
+def target_lines(reports: Mapping[Key, EvalReport]) -> str:
+    """Each target next to its figure, PASS or FAIL, per language, part and path."""
     lines = []
-    for (language, part), report in reports.items():
+    for key, report in reports.items():
         cells = []
         for target in TARGETS:
             sign = "<=" if target.at_most else ">="
             verdict = "PASS" if target.met(report) else "FAIL"
             figure = float(getattr(report, target.figure))
             cells.append(f"{target.label} {figure:.3f} {sign} {target.bound:.2f} {verdict}")
-        lines.append(f"{language} {part:7s}: " + "; ".join(cells))
+        lines.append(f"{' '.join(key)}: " + "; ".join(cells))
     return "\n".join(lines)
 
 
-def write_misses(reports: Dict[Tuple[str, str], EvalReport], path: Path) -> int:
+def write_misses(reports: Mapping[Key, EvalReport], path: Path) -> int:
     """Every miss (not answered right) and false answer as TSV for the knowledge-base maintainers."""
     path.parent.mkdir(parents=True, exist_ok=True)
     count = 0
     with path.open("w", encoding="utf-8", newline="") as handle:
         writer = csv.writer(handle, delimiter="\t")
-        writer.writerow(["language", "part", "kind", "question", "expected", "got", "decision", "confidence"])
-        for (language, part), report in reports.items():
-            for text, expected, got, decision, confidence in report.misses:
-                writer.writerow([language, part, "question", text, expected, got, decision, f"{confidence:.3f}"])
+        writer.writerow(["language", "part", "through", "kind", "question", "expected", "got", "decision",
+                         "confidence"])
+        for key, report in reports.items():
+            language, part, through = (tuple(key) + ("retriever",))[:3]
+            for text, expected, got, verdict, confidence in report.misses:
+                writer.writerow([language, part, through, "question", text, expected, got, verdict,
+                                 f"{confidence:.3f}"])
                 count += 1
             for text, got, scores in report.false_answers:
-                writer.writerow([language, part, "off_topic", text, "-", got, "answer", scores])
+                writer.writerow([language, part, through, "off_topic", text, "-", got, "answer", scores])
                 count += 1
     return count
 

@@ -7,17 +7,22 @@ the reply's language, naming the tax year, with the form payload (`custom.kind =
 
 from __future__ import annotations
 
+import asyncio
+import datetime as dt
 from abc import ABC, abstractmethod
-from typing import Dict, List, Text, Tuple, Type
+from typing import Callable, Dict, List, Optional, Text, Tuple, Type
 
 from rasa_sdk import Action, Tracker
-from rasa_sdk.events import EventType
+from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
+from actions import replies
 from actions.calculators.catalog import SLOT_TO_CALCULATOR, YEAR_SLOT, default_tax_year, form_payload
 from actions.language import reply_language
 from knowledge.catalogue import text as phrase
+from knowledge.routing import Reach, decision, reach
+from knowledge.service import KnowledgeService, get_service
 
 #: The calculators offered by "which calculation?", in order (button titles: calc.choice.<name>).
 CHOICES: Tuple[str, ...] = ("annual_reconciliation", "monthly_withholding", "annual_bonus", "small_scale_vat")
@@ -26,8 +31,16 @@ CHOICES: Tuple[str, ...] = ("annual_reconciliation", "monthly_withholding", "ann
 class AskWhichCalculator(Action):
     """Asks which calculation the taxpayer wants, with one button per calculator.
 
+    Figures outside a calculation that the knowledge base answers with certainty ("首套房契税1%还是1.5%",
+    which the NLU reads as `inform`) get that answer instead (`knowledge.routing`).
     (A custom action rather than a response: Rasa would try to fill the payloads' braces as slots.)
     """
+
+    def __init__(
+        self, service: Optional[KnowledgeService] = None, clock: Optional[Callable[[], dt.date]] = None
+    ) -> None:
+        self._service = service
+        self._clock = clock or dt.date.today
 
     def name(self) -> Text:
         """`action_ask_calculator`."""
@@ -36,8 +49,20 @@ class AskWhichCalculator(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> List[EventType]:
-        """Sends the question with its buttons; sets no slot."""
+        """Sends the question with its buttons (sets no slot), or the knowledge base's sure answer."""
         language = reply_language(tracker)
+        message = tracker.latest_message or {}
+        intent = (message.get("intent") or {}).get("name")
+        text = (message.get("text") or "").strip()
+        route = reach(intent, message.get("entities") or [])
+        if text and not text.startswith("/") and route is Reach.SURE:
+            service = self._service or get_service()
+            result = await asyncio.get_running_loop().run_in_executor(None, service.search, text, language)
+            if decision(result, route) == "answer" and result.best is not None:
+                dispatcher.utter_message(**replies.answer_message(
+                    result.best.article, result.confidence, language, self._clock(), [c.article for c in result.related]
+                ))
+                return [SlotSet("failed_turns", 0), SlotSet("last_article_id", result.best.article.id)]
         buttons = [
             {
                 "title": phrase(f"calc.choice.{name}", language),

@@ -181,3 +181,20 @@ async def test_a_clear_answer_has_no_related_buttons(action: ActionAnswerKnowled
     message, _ = await run(action, make_tracker("how much can I earn before income tax kicks in"))
     assert message["custom"]["kind"] == "answer" and not message["buttons"]
     assert "Related topics:" not in message["text"]
+
+
+async def test_a_tax_question_the_nlu_called_out_of_scope_is_still_answered(action: ActionAnswerKnowledge) -> None:
+    # social insurance for flexible workers is collected by the tax bureau; the NLU took it for off-topic
+    message, events = await run(action, make_tracker("how do i pay medical insurance myself as a flexible worker",
+                                                      intent="out_of_scope"))
+    assert message["custom"]["kind"] == "answer" and message["custom"]["article_id"] == "social-flexible-medical"
+    assert SlotSet("last_article_id", "social-flexible-medical") in events
+
+
+async def test_out_of_scope_never_offers_topics_it_is_unsure_of(action: ActionAnswerKnowledge) -> None:
+    # as a tax question "deduction" gets three topic buttons; called out of scope it gets none
+    asked, _ = await run(action, make_tracker("deduction"))
+    assert asked["custom"]["kind"] == "clarify"
+    for text in ("deduction", "what's the weather in Beijing tomorrow"):
+        message, _ = await run(action, make_tracker(text, intent="out_of_scope"))
+        assert message["custom"]["kind"] == "out_of_scope" and not message.get("buttons"), text

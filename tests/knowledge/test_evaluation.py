@@ -6,6 +6,7 @@ from typing import Dict, Tuple
 
 from knowledge.evaluation import TARGETS, EvalReport, EvalSet, evaluate, target_lines
 from knowledge.retriever import Candidate, Retrieval
+from knowledge.routing import Reach
 from knowledge.schema import Article
 from knowledge.service import KnowledgeService
 
@@ -58,3 +59,22 @@ def test_make_eval_prints_each_target_next_to_its_figure() -> None:
     assert "off-topic shown any article 0.030 <= 0.02 FAIL" in lines[0]
     assert "answered 0.500 >= 0.90 FAIL" in lines[1]
     assert {t.bound for t in TARGETS} == {0.90, 0.97, 0.98, 0.02}
+
+
+def test_the_assistant_rows_count_only_what_the_nlu_lets_through(knowledge_service: KnowledgeService) -> None:
+    ranked = candidates(knowledge_service, "cit-rate", "cit-high-tech", "cit-small-low-profit")
+    results = {
+        "sure": Retrieval("sure", "answer", 0.9, 0.99, ranked),
+        "unsure": Retrieval("unsure", "answer", 0.2, 0.99, ranked),
+        "asked": Retrieval("asked", "clarify", 0.1, 0.99, ranked),
+        "off": Retrieval("off", "clarify", 0.1, 0.6, ranked),
+    }
+    dev = EvalSet((("sure", "cit-rate"), ("unsure", "cit-rate"), ("asked", "cit-rate")), ("off",))
+    routes = {"sure": Reach.SURE, "unsure": Reach.SURE, "asked": Reach.NONE, "off": Reach.SURE}
+    report = evaluate(FixedRetriever(results), dev, routes=routes)  # type: ignore[arg-type]
+    # out_of_scope with a sure answer is answered; unsure, or sent to a calculator, shows nothing
+    assert report.answered_rate == 1 / 3 and report.answered_correct_rate == 1.0
+    assert report.right_in_answer_or_buttons == 1 / 3
+    assert report.off_topic_shown_articles_rate == 0.0
+    full = evaluate(FixedRetriever(results), dev)  # type: ignore[arg-type]
+    assert full.answered_rate == 2 / 3 and full.off_topic_shown_articles_rate == 1.0

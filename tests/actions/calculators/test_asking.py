@@ -50,3 +50,28 @@ def test_every_form_slot_has_its_own_ask_action() -> None:
         assert action().name() == f"action_ask_{slot}"
         assert SLOT_TO_CALCULATOR[slot].name in CALCULATORS
     assert AskWhichCalculator().name() == "action_ask_calculator"
+
+
+async def test_a_tax_question_read_as_figures_gets_its_answer_not_the_calculator_menu(
+        knowledge_service) -> None:  # type: ignore[no-untyped-def]
+    # the NLU reads "1%还是1.5%" as figures (`inform`) outside a calculation; the knowledge base is sure
+    action = AskWhichCalculator(knowledge_service)
+    messages, events = await run(action, make_tracker("首套房契税1%还是1.5%", "inform", slots={"language": "zh"}))
+    assert messages[0]["custom"]["kind"] == "answer" and messages[0]["custom"]["article_id"] == "deed-tax-home-buyers"
+    assert "来源" in messages[0]["text"]
+    assert {"event": "slot", "name": "last_article_id", "value": "deed-tax-home-buyers", "timestamp": None} in events
+
+
+async def test_bare_figures_outside_a_calculation_still_ask_which_calculation(
+        knowledge_service) -> None:  # type: ignore[no-untyped-def]
+    for text in ("30000", "30,000 yuan", "3万"):
+        messages, events = await run(AskWhichCalculator(knowledge_service), make_tracker(text, "inform"))
+        assert messages[0]["custom"]["kind"] == "form" and messages[0]["custom"]["slot"] == "calculator", text
+        assert events == []
+
+
+async def test_asking_for_a_calculation_always_offers_the_calculators(
+        knowledge_service) -> None:  # type: ignore[no-untyped-def]
+    messages, _ = await run(AskWhichCalculator(knowledge_service),
+                            make_tracker("how is the tax on my year-end bonus calculated", "start_calculation"))
+    assert messages[0]["custom"]["kind"] == "form"
