@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install run run-cluster test train validate nlu-eval bench bench-gateway bench-handoff bench-analytics demo-data eval kb-report clean
+.PHONY: install run run-cluster test train validate nlu-eval intent-eval bench bench-gateway bench-handoff bench-analytics demo-data eval kb-report clean
 
 install: $(STAMP)
 
@@ -28,13 +28,16 @@ validate: install
 	$(PY) -m knowledge validate
 
 eval: install
-	$(PY) -m knowledge evaluate
+	$(PY) -m knowledge evaluate --model "$$($(PY) -m scripts.stack model-path | tail -n 1)"
 
 kb-report: install
 	$(PY) -m knowledge report
 
 nlu-eval: install
 	$(PY) -m scripts.nlu_eval --folds 3
+
+intent-eval: install
+	$(PY) -m scripts.intent_eval
 
 bench: install
 	$(PY) -m knowledge bench
