@@ -190,3 +190,14 @@ def test_a_close_call_between_unrelated_articles_is_asked_not_answered_wrongly(
     result = knowledge_service.search(question)
     assert result.decision == "clarify", result
     assert article_id in [c.article.id for c in result.shown]
+
+
+def test_an_answer_where_articles_overlap_offers_the_close_neighbours_as_buttons(
+    knowledge_service: KnowledgeService,
+) -> None:
+    """Issue 10: the vehicle purchase tax articles nearly tie; the answer links the others, the fourth too."""
+    result = knowledge_service.search("买新能源车购置税怎么算")
+    assert result.decision == "answer"
+    shown = [c.article.id for c in result.shown]
+    assert {"vehicle-purchase-tax", "vehicle-purchase-nev"} <= set(shown)
+    assert len(result.related) == 3  # two close runner-ups and a close declared neighbour ranked fourth
