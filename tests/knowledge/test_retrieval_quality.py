@@ -9,20 +9,75 @@ chosen on the tuning part; these tests read the held-out part. Issue 10's target
 
 from __future__ import annotations
 
+import warnings
+from pathlib import Path
 from typing import Dict
 
 import pytest
 
-from knowledge.evaluation import DEV_SETS, TARGETS, EvalReport, EvalSet, Target, evaluate, part_of
+from knowledge.evaluation import (
+    DEV_SETS,
+    TARGETS,
+    EvalReport,
+    EvalSet,
+    Target,
+    assistant_routes,
+    evaluate,
+    part_of,
+)
 from knowledge.service import KnowledgeService
+from scripts import stack
 
 LANGUAGES = ("en", "zh")
-# The issue 10 targets the held-out parts reach; the others (en: off-topic shown any article 0.024;
-# zh: answered right 0.956, right in answer or buttons 0.974, off-topic shown 0.041) are reported only.
+# Through the retriever alone: the issue 10 targets the held-out parts reach; the others (en: off-topic
+# shown any article 0.024; zh: answered right 0.956, right in answer or buttons 0.979, off-topic shown
+# 0.041) are reported only.
 REACHED = {
     "en": ("answered_rate", "answered_correct_rate", "right_in_answer_or_buttons"),
     "zh": ("answered_rate",),
 }
+
+
+# Through the assistant (the trained NLU routes first, knowledge/routing.py), on the held-out items the
+# NLU was not trained on: the targets reached there with a margin that survives retraining (a retrained
+# DIET model moves a message or two). Not asserted: en answered (0.885), en answered right (0.970, one
+# question from failing), right in answer or buttons (en 0.958, zh 0.973), zh answered right (0.960),
+# zh off-topic shown (0.022): the NLU sends some tax questions to a calculator or a person and a few
+# off-topic ones to the knowledge base (`make eval` lists them in var/eval/misses.tsv).
+REACHED_THROUGH_ASSISTANT = {
+    "en": ("off_topic_shown_articles_rate",),
+    "zh": ("answered_rate",),
+}
+
+
+@pytest.fixture(scope="module")
+def through_assistant(knowledge_service: KnowledgeService) -> Dict[str, EvalReport]:
+    """The held-out report of each language through the trained model's NLU, computed once."""
+    env = stack.environment()
+    model = Path(env["TAXGUIDE_MODEL"]) if env.get("TAXGUIDE_MODEL") else stack.train(env)
+    with warnings.catch_warnings():  # loading Rasa here, not at import: its dependencies' deprecation noise
+        warnings.simplefilter("ignore", DeprecationWarning)
+        routes, excluded = assistant_routes(model)
+    return {
+        language: evaluate(knowledge_service.retriever, EvalSet.for_language(language, "heldout").without(excluded),
+                           routes=routes)
+        for language in LANGUAGES
+    }
+
+
+@pytest.mark.parametrize(
+    "language, target",
+    [(language, target) for target in TARGETS for language in LANGUAGES
+     if target.figure in REACHED_THROUGH_ASSISTANT[language]],
+    ids=lambda value: value if isinstance(value, str) else value.figure,
+)
+def test_held_out_through_the_assistant_meets_the_targets_it_reaches(
+    through_assistant: Dict[str, EvalReport], language: str, target: Target, capsys: pytest.CaptureFixture[str]
+) -> None:
+    report = through_assistant[language]
+    with capsys.disabled():
+        print(f"\nassistant {language} held-out: {report.summary()}")
+    assert target.met(report), (target, report.summary(), report.misses, report.false_answers)
 
 
 @pytest.fixture(scope="module")
