@@ -311,6 +311,16 @@ class DurableWriter:
         """Operations waiting for the database (at least 1 while some are only in the spool file)."""
         return len(self._queue) + (1 if self._spilled else 0)
 
+    async def drained(self, timeout: float, poll: float = 0.05) -> bool:
+        """True once nothing waits for the database (the retry loop stored it all); False after ``timeout`` s."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while self.pending:
+            if loop.time() >= deadline:
+                return False
+            await asyncio.sleep(poll)
+        return True
+
     def load_spool(self) -> int:
         """Queue the operations a previous process left in the spool file (call once at start)."""
         ops = self._read_spool()

@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from bot.analytics import store
 from bot.analytics.models import answer_feedback, conversation_outcomes, conversation_ratings
 from bot.analytics.store import AnalyticsRepository, DurableWriter
+from bot.tasks import background
 
 AT = "2026-03-01T08:00:00+00:00"
 
@@ -101,6 +102,18 @@ async def test_an_unreachable_database_is_retried_in_order_and_nothing_is_dead_l
         assert await writer.flush() is False
     assert await writer.flush() is True
     assert sink.applied == ["c0", "c1", "c2", "c3", "c4"] and sink.dead == []
+
+
+async def test_drained_waits_for_the_retry_loop_and_gives_up_at_its_timeout(tmp_path) -> None:
+    sink = Outage(failures=3)
+    writer = DurableWriter(sink, tmp_path / "spool.jsonl", retry_seconds=0.05, max_backoff=0.05)
+    assert await writer.drained(0.01)  # nothing written: nothing waits
+    await writer.write(rating("c0", 2))
+    assert await writer.drained(0.01) is False and writer.pending == 1  # the database is still down
+    sink.failures = 2
+    async with background(writer.run()):
+        assert await writer.drained(5)
+    assert sink.applied == ["c0"] and writer.pending == 0
 
 
 def _dbapi(state: str, cls: type = sa_exc.DBAPIError, statement: Any = "INSERT ...") -> sa_exc.DBAPIError:
