@@ -18,13 +18,13 @@ def alembic_config() -> Config:
     return cfg
 
 
-async def upgrade_head(engine: AsyncEngine) -> None:
-    """Bring the database schema to the newest revision."""
+async def upgrade_head(engine: AsyncEngine, revision: str = "head") -> None:
+    """Bring the database schema to the newest revision (or to `revision`, e.g. to test an upgrade)."""
     cfg = alembic_config()
 
     def _run(connection: Connection) -> None:
         cfg.attributes["connection"] = connection
-        command.upgrade(cfg, "head")
+        command.upgrade(cfg, revision)
 
     async with engine.begin() as conn:
         await conn.run_sync(_run)

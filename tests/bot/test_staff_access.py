@@ -15,11 +15,10 @@ import uuid
 from typing import Any, Dict, List, Tuple
 
 import pytest
-from alembic import command
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from bot.db.migrate import alembic_config
+from bot.db.migrate import upgrade_head
 from bot.keys import ENGINE
 from tests.bot.analytics.test_outage import PG_ADMIN_URL
 
@@ -227,14 +226,8 @@ async def test_contacts_stored_before_the_upgrade_are_encrypted_when_the_gateway
     url, drop = await _database(backend, tmp_path, require_service)
     try:
         engine = create_async_engine(url, future=True)
-        cfg = alembic_config()
-
-        def to_0006(connection: Any) -> None:
-            cfg.attributes["connection"] = connection
-            command.upgrade(cfg, "0006")
-
+        await upgrade_head(engine, "0006")
         async with engine.begin() as conn:
-            await conn.run_sync(to_0006)
             await conn.execute(text(
                 "INSERT INTO offline_tickets (conversation_id, created_at, message, contact_method, contact, status)"
                 " VALUES ('legacy-conv', CURRENT_TIMESTAMP, 'call me', 'phone', :contact, 'open')"
