@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, TypeAlias, TypedDict
@@ -203,6 +204,17 @@ def embed_units(encoder: Encoder, kinds: Kinds, texts: Sequence[str]) -> Vectors
     return vectors
 
 
+def save_npz(path: Path, **arrays: Any) -> None:
+    """Write `arrays` to `path` through a temporary file of this writer's own and an atomic rename.
+
+    Processes building the same index at once (two action servers on a cold start) then never read or
+    write a half-written file.
+    """
+    with tempfile.NamedTemporaryFile(dir=path.parent, prefix=path.stem, suffix=".npz", delete=False) as handle:
+        np.savez(handle, **arrays)
+    Path(handle.name).replace(path)
+
+
 def embed_units_cached(encoder: Encoder, kinds: Kinds, texts: Sequence[str], cache_dir: Path) -> Vectors:
     """`embed_units`, reusing the vectors of texts embedded before by the same encoder.
 
@@ -223,11 +235,9 @@ def embed_units_cached(encoder: Encoder, kinds: Kinds, texts: Sequence[str], cac
         for i, vector in zip(missing, fresh):
             known[keys[i]] = vector
         store.parent.mkdir(parents=True, exist_ok=True)
-        tmp = store.with_suffix(".tmp.npz")
         wanted = set(keys)
         kept = [k for k in known if k in wanted]
-        np.savez(tmp, keys=np.array(kept), vectors=np.stack([known[k] for k in kept]))
-        tmp.replace(store)
+        save_npz(store, keys=np.array(kept), vectors=np.stack([known[k] for k in kept]))
     vectors: Vectors = np.stack([known[key] for key in keys]).astype(np.float32)
     return vectors
 
@@ -423,10 +433,10 @@ class Retriever:
         vectors: Optional[Vectors] = None
         if cache_file.exists() and meta_file.exists():
             try:
-                stored = np.load(cache_file)
                 meta: IndexMeta = json.loads(meta_file.read_text())
                 if list(meta["texts"]) == list(texts):
-                    vectors = stored["vectors"]
+                    with np.load(cache_file) as stored:
+                        vectors = stored["vectors"]
                     calibration = {
                         language: Calibration.from_json(fitted) for language, fitted in meta["calibration"].items()
                     }
@@ -440,14 +450,16 @@ class Retriever:
             off_topic = {language: load_off_topic(language) for language in LANGUAGES}
             calibration = {language: calibrate(articles, units, encoder, off_topic, language) for language in LANGUAGES}
             Path(cache_dir).mkdir(parents=True, exist_ok=True)
-            tmp = cache_file.with_suffix(".tmp.npz")
-            np.savez(tmp, vectors=vectors)
-            tmp.replace(cache_file)
             written: IndexMeta = {
                 "texts": list(texts),
                 "calibration": {lang: c.to_json() for lang, c in calibration.items()},
             }
-            meta_file.write_text(json.dumps(written, ensure_ascii=False))
+            # a temporary file of its own, then an atomic rename (as `save_npz`)
+            save_npz(cache_file, vectors=vectors)
+            with tempfile.NamedTemporaryFile("w", dir=cache_dir, suffix=".json", delete=False,
+                                             encoding="utf-8") as meta_handle:
+                meta_handle.write(json.dumps(written, ensure_ascii=False))
+            Path(meta_handle.name).replace(meta_file)
         units = Units(owners, kinds, languages, texts, vectors)
         thresholds = answer_threshold if answer_threshold is not None else DEFAULT_ANSWER_THRESHOLDS
         domain = domain_threshold if domain_threshold is not None else DEFAULT_DOMAIN_THRESHOLDS

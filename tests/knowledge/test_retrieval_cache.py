@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import re
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import List, Sequence
 
@@ -13,7 +14,7 @@ import pytest
 import yaml
 
 from knowledge.encoder import Encoder, Vectors
-from knowledge.retriever import Retrieval
+from knowledge.retriever import Retrieval, save_npz
 from knowledge.service import KnowledgeService, normalise_query
 from knowledge.settings import KnowledgeSettings
 
@@ -197,3 +198,14 @@ def test_the_real_encoder_can_be_called_from_several_executor_threads(encoder: E
         vectors = list(pool.map(lambda text: encoder.encode_queries([text])[0], texts))
     expected = encoder.encode_queries(texts[:3])
     assert np.allclose(np.stack(vectors[:3]), expected, atol=1e-5)
+
+
+def test_writers_racing_for_one_cache_file_leave_a_whole_file_and_no_leftovers(tmp_path: Path) -> None:
+    target = tmp_path / "index-k.npz"
+    arrays = [np.full((400, 384), i, dtype=np.float32) for i in range(8)]
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        list(pool.map(lambda a: save_npz(target, vectors=a), arrays))
+    with np.load(target) as stored:
+        vectors = stored["vectors"]
+    assert vectors.shape == (400, 384) and len(set(vectors.ravel().tolist())) == 1  # one writer's whole array
+    assert [p.name for p in tmp_path.iterdir()] == ["index-k.npz"]
