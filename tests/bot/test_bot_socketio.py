@@ -11,6 +11,7 @@ from rasa.core.channels.socketio import SocketIOOutput
 from bot.app import create_app
 from bot.keys import METRICS, SIGNER
 from bot.socket_channel import to_socket_events
+from tests.socketio_client import connect_polling, leave
 
 pytestmark = pytest.mark.asyncio
 
@@ -31,24 +32,11 @@ class Peer:
         return record
 
     async def connect(self) -> "Peer":
-        # python-engineio 4.15's websocket *client* needs aiohttp>=3.10 (ClientWSTimeout);
-        # Rasa pins aiohttp 3.9, so these peers poll. The websocket server path is
-        # covered by test_raw_websocket_transport below.
-        await self.sio.connect(self.url, socketio_path="/socket.io", transports=["polling"], wait_timeout=5)
+        await connect_polling(self.sio, self.url)
         return self
 
     async def close(self) -> None:
-        """Leave at once: a graceful polling disconnect waits ~30 s for the last long-poll."""
-        if self.sio.connected:
-            for namespace in list(self.sio.namespaces):
-                await self.sio._send_packet(self.sio.packet_class(socketio.packet.DISCONNECT, namespace=namespace))
-            await self.sio.eio.disconnect(abort=True)
-            task = self.sio.eio.read_loop_task
-            if task is not None and not task.done():
-                task.cancel()
-                await asyncio.gather(task, return_exceptions=True)
-            if self.sio.eio.http is not None and not self.sio.eio.http.closed:  # a long-poll cut off mid-request
-                await self.sio.eio.http.close()
+        await leave(self.sio)
 
     async def next(self, timeout: float = 5) -> Tuple[str, Any]:
         return await asyncio.wait_for(self.events.get(), timeout)

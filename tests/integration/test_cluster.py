@@ -23,6 +23,7 @@ from bot.sessions import SessionSigner
 from scripts import cluster as supervisor
 from scripts import stack
 from tests.ci import unavailable
+from tests.socketio_client import connect_polling, leave
 
 pytestmark = pytest.mark.integration
 PG_ADMIN = "host=127.0.0.1 port=5432 user=postgres dbname=postgres"
@@ -157,8 +158,7 @@ class Taxpayer:
         return record
 
     async def connect(self, session_id: Optional[str] = None) -> "Taxpayer":
-        # python-engineio 4.15's websocket client needs aiohttp>=3.10; Rasa pins 3.9, so the client polls
-        await self.sio.connect(self.url, socketio_path="/socket.io", transports=["polling"], wait_timeout=10)
+        await connect_polling(self.sio, self.url, wait_timeout=10)
         await self.sio.emit("session_request", {"session_id": session_id} if session_id else {})
         _, confirmed = await self.wait(lambda name, data: name == "session_confirm")
         self.session_id = str(confirmed)
@@ -192,21 +192,8 @@ class Taxpayer:
         return message
 
     async def close(self) -> None:
-        """Leave at once (a graceful polling disconnect waits for the last long-poll); works on a dead server too."""
-        if self.sio.connected:
-            for namespace in list(self.sio.namespaces):
-                try:
-                    await self.sio._send_packet(self.sio.packet_class(socketio.packet.DISCONNECT,
-                                                                      namespace=namespace))
-                except Exception:
-                    pass
-        await self.sio.eio.disconnect(abort=True)
-        task = self.sio.eio.read_loop_task
-        if task is not None and not task.done():
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
-        if self.sio.eio.http is not None and not self.sio.eio.http.closed:  # a long-poll cut off mid-request
-            await self.sio.eio.http.close()
+        """Leave at once; works on a dead server too."""
+        await leave(self.sio)
 
 
 class Officer:

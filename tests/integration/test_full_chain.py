@@ -18,6 +18,7 @@ import socketio
 
 from bot.sessions import SessionSigner
 from scripts import stack
+from tests.socketio_client import connect_polling, leave
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -121,7 +122,7 @@ def test_socketio_client_gets_answer_with_custom_payload(chain: Tuple[str, str, 
             if "kind" in data:  # the answer's custom json, its own event after the text (Rasa's socket.io shape)
                 answered.set()
 
-        await client.connect(gateway, transports=["polling"], socketio_path="/socket.io")
+        await connect_polling(client, gateway)
         try:
             await client.emit("session_request", {"session_id": None})
             session_id = await asyncio.wait_for(confirmed, 10)
@@ -129,7 +130,7 @@ def test_socketio_client_gets_answer_with_custom_payload(chain: Tuple[str, str, 
                                                "session_id": session_id})
             await asyncio.wait_for(answered.wait(), 30)
         finally:
-            await client.disconnect()
+            await leave(client)
         return uttered
 
     uttered = asyncio.run(converse())

@@ -13,6 +13,7 @@ from bot.analytics.setup import sweep_idle
 from bot.analytics.store import AnalyticsRepository
 from bot.keys import ENGINE, SERVICE, SIGNER, SURVEY, WRITER
 from tests.bot.conftest import rasa_reply
+from tests.socketio_client import connect_polling, leave
 
 pytestmark = pytest.mark.asyncio
 URL = "/webhooks/rest/webhook"
@@ -188,7 +189,7 @@ async def test_socketio_survey_and_rating(client, rasa) -> None:
     confirmed: asyncio.Queue = asyncio.Queue()
     sio.on("bot_uttered", lambda data: events.put_nowait(data))
     sio.on("session_confirm", lambda data: confirmed.put_nowait(data))
-    await sio.connect(str(client.make_url("/")), socketio_path="/socket.io", transports=["polling"], wait_timeout=5)
+    await connect_polling(sio, str(client.make_url("/")))
     try:
         await sio.emit("session_request", {})
         sid = await asyncio.wait_for(confirmed.get(), 5)
@@ -203,7 +204,7 @@ async def test_socketio_survey_and_rating(client, rasa) -> None:
         thanks = [await asyncio.wait_for(events.get(), 5) for _ in range(2)]
         assert "text" in thanks[0] and thanks[1]["kind"] == "survey_thanks"
     finally:
-        await sio.eio.disconnect(abort=True)  # as tests/bot/test_bot_socketio.py: no 30 s polling wait
+        await leave(sio)
     (row,) = await _rows(app, conversation_ratings, sid)
     assert (row["score"], row["comment"], row["channel"]) == (5, "nice", "socketio")
 

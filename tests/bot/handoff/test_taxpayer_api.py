@@ -11,6 +11,7 @@ import socketio
 from bot.handoff.policy import HandoffPolicy
 from bot.keys import ENGINE, HANDOFF_REPO
 from tests.bot.handoff.flows import URL, online_agent, ref, session, start
+from tests.socketio_client import connect_polling, leave
 
 
 async def test_full_handoff_over_rest(aiohttp_client, make_handoff_app, handoff_helpers, fake_rasa) -> None:
@@ -158,8 +159,7 @@ async def test_socketio_taxpayer_receives_agent_messages(aiohttp_client, make_ha
     sio.on("bot_uttered", lambda data: got.put_nowait(data))
     sio.on("handoff_status", lambda data: statuses.put_nowait(data))
     sio.on("session_confirm", lambda data: got.put_nowait({"session": data}))
-    await sio.connect(f"http://127.0.0.1:{client.server.port}", socketio_path="/socket.io", transports=["polling"],
-                      wait_timeout=5)
+    await connect_polling(sio, f"http://127.0.0.1:{client.server.port}")
     try:
         await sio.emit("session_request", {})
         sid = (await asyncio.wait_for(got.get(), 5))["session"]
@@ -185,5 +185,4 @@ async def test_socketio_taxpayer_receives_agent_messages(aiohttp_client, make_ha
         closed = await message()
         assert closed["custom"]["kind"] == "handoff_resolved"
     finally:
-        if sio.connected:  # leave at once: a graceful polling disconnect waits for the last long-poll
-            await sio.eio.disconnect(abort=True)
+        await leave(sio)
