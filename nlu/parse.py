@@ -44,20 +44,28 @@ def training_texts(nlu_dir: Path = NLU_DIR) -> Set[str]:
     return texts
 
 
-async def parse_all(model: Path, texts: Sequence[str]) -> Dict[str, Parse]:
-    """The NLU verdict of the Rasa model archive `model` on each text."""
+def load_agent(model: Path) -> Any:
+    """The Rasa agent of the model archive `model` (Rasa and TensorFlow load here)."""
     from rasa.core.agent import Agent
 
-    agent = Agent.load(str(model))
-    verdicts: Dict[str, Parse] = {}
+    return Agent.load(str(model))
+
+
+async def parse_texts(agent: Any, texts: Sequence[str]) -> List[Parse]:
+    """The NLU verdict of `agent` (from `load_agent`) on each text, in order."""
+    verdicts: List[Parse] = []
     for text in texts:
-        if text in verdicts:
-            continue
         data = await agent.parse_message(text)
         intent = data.get("intent") or {}
-        verdicts[text] = Parse(str(intent.get("name")), float(intent.get("confidence") or 0.0),
-                               list(data.get("entities") or []))
+        verdicts.append(Parse(str(intent.get("name")), float(intent.get("confidence") or 0.0),
+                              list(data.get("entities") or [])))
     return verdicts
+
+
+async def parse_all(model: Path, texts: Sequence[str]) -> Dict[str, Parse]:
+    """The NLU verdict of the Rasa model archive `model` on each distinct text."""
+    distinct = list(dict.fromkeys(texts))
+    return dict(zip(distinct, await parse_texts(load_agent(model), distinct)))
 
 
 def parse(model: Path, texts: Sequence[str]) -> Dict[str, Parse]:

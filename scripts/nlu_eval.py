@@ -25,6 +25,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import yaml
 
+from nlu.parse import load_agent, parse_texts
 from scripts.stack import ROOT, VENV_BIN, environment
 
 OUT = ROOT / "results" / "nlu-eval"
@@ -67,15 +68,10 @@ def train(config: Path, data: Path, name: str, env: Dict[str, str]) -> Path:
 
 async def predict(model: Path, texts: Sequence[str]) -> Tuple[List[str], float]:
     """The model's intent for each text, and the mean parse time in ms."""
-    from rasa.core.agent import Agent
-
-    agent = Agent.load(str(model))
-    predicted: List[str] = []
+    agent = load_agent(model)
     started = time.perf_counter()
-    for text in texts:
-        parsed = await agent.parse_message(text)
-        predicted.append(str((parsed.get("intent") or {}).get("name")))
-    return predicted, (time.perf_counter() - started) * 1000 / max(len(texts), 1)
+    verdicts = await parse_texts(agent, texts)
+    return [v.intent for v in verdicts], (time.perf_counter() - started) * 1000 / max(len(texts), 1)
 
 
 def scores(gold: Sequence[str], predicted: Sequence[str]) -> Dict[str, float]:
