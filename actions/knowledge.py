@@ -75,10 +75,7 @@ class ActionAnswerKnowledge(Action):
         result = await asyncio.get_running_loop().run_in_executor(None, self.service.search, text, language)
         verdict = decision(result, reach(intent, message.get("entities") or []))  # e.g. NLU said out_of_scope
         if verdict == "answer" and result.best is not None:
-            runner_ups = [c.article for c in result.related]
-            dispatcher.utter_message(
-                **replies.answer_message(result.best.article, result.confidence, language, today, runner_ups)
-            )
+            dispatcher.utter_message(**replies.retrieval_answer(result, language, today))
             return [SlotSet("failed_turns", 0), SlotSet("last_article_id", result.best.article.id)]
         if verdict == "clarify":
             dispatcher.utter_message(**replies.clarify_message(result.candidates, result.confidence, language))

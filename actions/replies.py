@@ -10,7 +10,7 @@ import datetime as dt
 from typing import Any, Dict, List, Optional, Sequence
 
 from knowledge import catalogue
-from knowledge.retriever import CLARIFY_BUTTONS, Candidate
+from knowledge.retriever import CLARIFY_BUTTONS, Candidate, Retrieval
 from knowledge.schema import Article
 
 
@@ -102,6 +102,12 @@ def answer_message(
             related=related,
         ),
     }
+
+
+def retrieval_answer(result: Retrieval, language: str = "en", today: Optional[dt.date] = None) -> Dict[str, Any]:
+    """The answer to a search that decided to answer: its top article, with the related buttons."""
+    assert result.best is not None, "an answer needs a top article"
+    return answer_message(result.best.article, result.confidence, language, today, [c.article for c in result.related])
 
 
 def clarify_message(candidates: Sequence[Candidate], confidence: float, language: str = "en") -> Dict[str, Any]:

@@ -59,9 +59,7 @@ class AskWhichCalculator(Action):
             service = self._service or get_service()
             result = await asyncio.get_running_loop().run_in_executor(None, service.search, text, language)
             if decision(result, route) == "answer" and result.best is not None:
-                dispatcher.utter_message(**replies.answer_message(
-                    result.best.article, result.confidence, language, self._clock(), [c.article for c in result.related]
-                ))
+                dispatcher.utter_message(**replies.retrieval_answer(result, language, self._clock()))
                 return [SlotSet("failed_turns", 0), SlotSet("last_article_id", result.best.article.id)]
         buttons = [
             {
