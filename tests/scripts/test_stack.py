@@ -302,7 +302,16 @@ def test_fingerprint_ignores_files_that_are_not_training_inputs(inputs: Path) ->
     (inputs / "nlu" / "notes.txt").write_text("not yaml or python\n")
     (inputs / "nlu" / "__pycache__").mkdir(exist_ok=True)
     (inputs / "nlu" / "__pycache__" / "stale.py").write_text("# cache\n")
+    for name in stack.NOT_TRAINING_INPUTS:  # the REST channel and its cache run beside the model
+        (inputs / name).write_text("# edited: the model does not change\n")
     assert fingerprint() == before
+
+
+def test_fingerprint_changes_when_an_nlu_component_changes(inputs: Path) -> None:
+    before = fingerprint()
+    with (inputs / "nlu" / "components" / "tax_entities.py").open("a") as file:
+        file.write("\n# edited\n")
+    assert fingerprint() != before
 
 
 # --------------------------------------------------------------------------- health checks and ports
