@@ -73,9 +73,9 @@ VARIABLES: Dict[str, Var] = {
     "TAXGUIDE_MODEL": Var(_S, "trained when inputs change", "a Rasa model archive to use instead of training"),
     "TAXGUIDE_PYTHON": Var(_S, "`python3.10` or pyenv's 3.10", "the interpreter `make install` builds "
                            "`.venv` with"),
-    "TF_INTRA_OP_PARALLELISM_THREADS": Var(_S, "`1` with several workers", "TensorFlow threads inside one "
+    "TF_INTRA_OP_PARALLELISM_THREADS": Var(_S, "TensorFlow's (`1` in `make run-cluster`)", "TensorFlow threads inside one "
                                            "operation, per Rasa worker"),
-    "TF_INTER_OP_PARALLELISM_THREADS": Var(_S, "`1` with several workers", "TensorFlow operations run in "
+    "TF_INTER_OP_PARALLELISM_THREADS": Var(_S, "TensorFlow's (`1` in `make run-cluster`)", "TensorFlow operations run in "
                                            "parallel, per Rasa worker"),
     "TICKET_LOCK_LIFETIME": Var(_S, "`5` with `REDIS_URL`", "seconds a Rasa worker holds a conversation's Redis "
                                 "lock (Rasa's own variable, default 60): a hung worker's conversations go on "

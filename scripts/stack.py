@@ -278,14 +278,12 @@ def stack_children(env: Dict[str, str], ports: Ports, model: Path, directory: Pa
     checks = list(health_checks(ports, gateway=True))
     children = [Child(checks[0], [python, "-m", "actions.server", "--port", str(ports.actions)],
                       dict(env, ACTION_SERVER_TOKEN=action_token), ROOT, log)]
-    # one worker per core: each worker's TensorFlow then uses one thread instead of all cores each
-    # (less CPU per message under load; override with the TF_*_PARALLELISM_THREADS variables)
+    # TensorFlow keeps its own thread defaults in each worker: limiting a worker to one thread made one
+    # taxpayer alone wait about 30 ms longer for no gain in throughput (README, "Latency and throughput");
+    # the TF_*_PARALLELISM_THREADS variables still override
     worker_env = dict(env)
     if read.text("REDIS_URL"):  # a hung worker's Redis lock would hold its conversations for Rasa's 60 s
         worker_env.setdefault("TICKET_LOCK_LIFETIME", "5")
-    if ports.workers > 1:
-        worker_env.setdefault("TF_INTRA_OP_PARALLELISM_THREADS", "1")
-        worker_env.setdefault("TF_INTER_OP_PARALLELISM_THREADS", "1")
     for name, port in zip(checks[1:], ports.rasa_ports):
         children.append(Child(name, rasa_command(model, endpoints, port, credentials), worker_env, ROOT, log))
     if gateway and (ROOT / "bot" / "__main__.py").exists():
