@@ -81,9 +81,16 @@ def training_fingerprint(env: Dict[str, str]) -> str:
     return digest.hexdigest()[:16]
 
 
-def train(env: Dict[str, str], force: bool = False) -> Path:
-    """The model for the current inputs, training it only when no such model exists yet."""
-    name = f"taxguide-{training_fingerprint(env)}"
+def train(env: Dict[str, str], force: bool = False, config: str = "config.yml", prefix: str = "taxguide") -> Path:
+    """The model for the current inputs, training it only when no such model exists yet.
+
+    ``config`` (relative to ``ROOT``) is the pipeline: another one than config.yml (the benchmark's
+    reference) adds its own text to the fingerprint and names the model with ``prefix``.
+    """
+    fingerprint = training_fingerprint(env)
+    if config != "config.yml":
+        fingerprint = hashlib.sha256((fingerprint + (ROOT / config).read_text()).encode()).hexdigest()[:16]
+    name = f"{prefix}-{fingerprint}"
     model = MODELS / f"{name}.tar.gz"
     if model.exists() and not force:
         print(f"Rasa model is up to date: {model.relative_to(ROOT)}")
@@ -91,7 +98,7 @@ def train(env: Dict[str, str], force: bool = False) -> Path:
     print(f"Training the Rasa model {name} (inputs changed) ...", flush=True)
     started = time.monotonic()
     subprocess.run(
-        [str(VENV_BIN / "rasa"), "train", "--config", "config.yml", "--domain", "domain.yml", "--data", "nlu",
+        [str(VENV_BIN / "rasa"), "train", "--config", config, "--domain", "domain.yml", "--data", "nlu",
          "--out", str(MODELS), "--fixed-model-name", name],
         cwd=ROOT, env=env, check=True,
     )
