@@ -30,9 +30,8 @@ DEV_SETS: Dict[str, Tuple[Path, ...]] = {
     "zh": (DATA_DIR / "retrieval_dev_zh.yml",),
 }
 PARTS = ("tune", "heldout")
-#: Fresh questions, a third reporting part: written for the 2026-12 release from the articles' titles and
-#: answers only (never the dev sets or the articles' variants); the other half of what was written went
-#: into the articles' questions and the off-topic files. Nothing is tuned on them.
+#: Fresh questions, a third reporting part: written for the 2026-12 release by people who saw only the
+#: articles' titles and answers (never the dev sets or the articles' variants). Nothing is tuned on them.
 FRESH_SETS: Dict[str, Tuple[Path, ...]] = {
     "en": (DATA_DIR / "fresh_en.yml",),
     "zh": (DATA_DIR / "fresh_zh.yml",),
