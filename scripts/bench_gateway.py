@@ -440,8 +440,11 @@ def run_one(label: str, env: Dict[str, str], model: Path, workers: int, gateway:
                 if step.p95 > 0.5 or step.errors:
                     break
                 held = users
-            print(f"   largest number of taxpayers with think time held at p95 <= 500 ms: {held or 'fewer than '}"
-                  f"{'' if held else args.capacity_steps[0]} (steps of 90 s)", flush=True)
+            verdict = (f"fewer than {args.capacity_steps[0]}" if not held
+                       else f"at least {held}, every step held (larger --capacity-steps find the limit)"
+                       if held == args.capacity_steps[-1] else str(held))
+            print(f"   largest number of taxpayers with think time held at p95 <= 500 ms: {verdict} "
+                  "(steps of 90 s)", flush=True)
         memory: Dict[str, float] = {}
         for process in processes:
             memory[component(process)] = memory.get(component(process), 0.0) + rss_mib(process.pid)
