@@ -73,10 +73,10 @@ VARIABLES: Dict[str, Var] = {
     "TAXGUIDE_MODEL": Var(_S, "trained when inputs change", "a Rasa model archive to use instead of training"),
     "TAXGUIDE_PYTHON": Var(_S, "`python3.10` or pyenv's 3.10", "the interpreter `make install` builds "
                            "`.venv` with"),
-    "TF_INTRA_OP_PARALLELISM_THREADS": Var(_S, "TensorFlow's (`1` in `make run-cluster`)", "TensorFlow threads inside one "
-                                           "operation, per Rasa worker"),
-    "TF_INTER_OP_PARALLELISM_THREADS": Var(_S, "TensorFlow's (`1` in `make run-cluster`)", "TensorFlow operations run in "
-                                           "parallel, per Rasa worker"),
+    "TF_INTRA_OP_PARALLELISM_THREADS": Var(_S, "TensorFlow's (`1` in `make run-cluster`)",
+                                           "TensorFlow threads inside one operation, per Rasa worker"),
+    "TF_INTER_OP_PARALLELISM_THREADS": Var(_S, "TensorFlow's (`1` in `make run-cluster`)",
+                                           "TensorFlow operations run in parallel, per Rasa worker"),
     "TICKET_LOCK_LIFETIME": Var(_S, "`5` with `REDIS_URL`", "seconds a Rasa worker holds a conversation's Redis "
                                 "lock (Rasa's own variable, default 60): a hung worker's conversations go on "
                                 "elsewhere after this"),
@@ -87,9 +87,9 @@ VARIABLES: Dict[str, Var] = {
     "ACTION_SERVER_URL": Var(_G, "`http://127.0.0.1:5055`", "the action server (health checks)"),
     "DATABASE_URL": Var(_G, "`sqlite+aiosqlite:///var/taxguide.db`", "transcripts, handoff events and "
                         "analytics; `postgresql+asyncpg://…` for PostgreSQL"),
-    "REDIS_URL": Var(_G + ", " + _S, "unset", "when set: Redis tracker and lock stores for Rasa (written to "
-                     "`var/run-<pid>/endpoints.yml`) and shared gateway state (rate limits, handoff queue, survey, "
-                     "WeChat)"),
+    "REDIS_URL": Var(_G + ", " + _S + ", Rasa workers", "unset", "when set: Redis tracker and lock stores for "
+                     "Rasa (written to `var/run-<pid>/endpoints.yml`), the Rasa workers' shared parse cache "
+                     "(`nlu/channel.py`) and shared gateway state (rate limits, handoff queue, survey, WeChat)"),
     "UPSTREAM_CONNECT_TIMEOUT": Var(_G, "`1`", "seconds to connect to Rasa"),
     "UPSTREAM_TIMEOUT": Var(_G, "`4`", "seconds Rasa may take to reply before the taxpayer gets an apology "
                             "(at most 30)"),

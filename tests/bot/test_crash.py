@@ -41,8 +41,8 @@ async def test_every_answered_turn_is_stored_when_the_gateway_is_killed(fake_ras
 
             async def conversation(index: int) -> None:
                 for turn in range(8):
-                    async with http.post(base + "/webhooks/rest/webhook",
-                                         json={"sender": f"crash-{index}", "message": f"echo:turn {index}-{turn}"}) as r:
+                    body = {"sender": f"crash-{index}", "message": f"echo:turn {index}-{turn}"}
+                    async with http.post(base + "/webhooks/rest/webhook", json=body) as r:
                         assert r.status == 200
                         assert [m["text"] for m in await r.json()] == [f"turn {index}-{turn}"]
 
