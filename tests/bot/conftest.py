@@ -7,6 +7,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional
 
+import aiohttp
 import pytest
 import pytest_asyncio
 from aiohttp import web
@@ -139,6 +140,18 @@ class FakeRasa:
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
+
+
+async def wait_until_serving(http: aiohttp.ClientSession, base: str, seconds: float = 60.0) -> None:
+    """Wait until a gateway started as a process (`python -m bot`) at ``base`` serves its API description."""
+    for _ in range(int(seconds * 10)):
+        try:
+            async with http.get(base + "/openapi.yaml") as resp:
+                if resp.status == 200:
+                    return
+        except aiohttp.ClientConnectionError:
+            pass
+        await asyncio.sleep(0.1)
 
 
 @pytest_asyncio.fixture

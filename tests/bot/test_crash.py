@@ -11,7 +11,7 @@ from pathlib import Path
 import aiohttp
 from aiohttp.test_utils import unused_port
 
-from tests.bot.conftest import SECRET, FakeRasa
+from tests.bot.conftest import SECRET, FakeRasa, wait_until_serving
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -30,14 +30,7 @@ async def test_every_answered_turn_is_stored_when_the_gateway_is_killed(fake_ras
     sent = [f"turn {conversation}-{turn}" for conversation in range(6) for turn in range(8)]
     try:
         async with aiohttp.ClientSession() as http:
-            for _ in range(600):
-                try:
-                    async with http.get(base + "/openapi.yaml") as resp:
-                        if resp.status == 200:
-                            break
-                except aiohttp.ClientConnectionError:
-                    pass
-                await asyncio.sleep(0.1)
+            await wait_until_serving(http, base)
 
             async def conversation(index: int) -> None:
                 for turn in range(8):

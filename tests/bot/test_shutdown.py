@@ -13,7 +13,7 @@ import pytest_asyncio
 from aiohttp.test_utils import unused_port
 
 from bot.app import create_app
-from tests.bot.conftest import SECRET, FakeRasa
+from tests.bot.conftest import SECRET, FakeRasa, wait_until_serving
 from tests.bot.test_bot_socketio import Peer
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -31,14 +31,7 @@ async def test_sigterm_answers_the_turn_in_flight_and_exits(fake_rasa: FakeRasa,
     try:
         async with aiohttp.ClientSession() as http:
             base = f"http://127.0.0.1:{port}"
-            for _ in range(600):
-                try:
-                    async with http.get(base + "/openapi.yaml") as resp:
-                        if resp.status == 200:
-                            break
-                except aiohttp.ClientConnectionError:
-                    pass
-                await asyncio.sleep(0.1)
+            await wait_until_serving(http, base)
             fake_rasa.delay = 1.5
             turn = asyncio.create_task(http.post(base + "/webhooks/rest/webhook",
                                                  json={"sender": "draining", "message": "echo:still here"}))
