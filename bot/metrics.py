@@ -31,6 +31,11 @@ class Metrics:
             ["kind"],
             registry=self.registry,
         )
+        self.replayed = Counter(
+            "taxguide_retries_replayed",
+            "Retried messages (same Idempotency-Key) answered with the replies already given.",
+            registry=self.registry,
+        )
         self.open_sessions = Gauge(
             "taxguide_socket_sessions_open",
             "Open socket.io connections.",

@@ -5,7 +5,7 @@ import logging
 import time
 from typing import Any, Dict, List, Optional, Sequence
 
-from bot.db.repository import TranscriptEntry, TranscriptRepository
+from bot.db.repository import TranscriptEntry, TranscriptRepository, message_entry_id, new_entry_id
 from bot.hooks import Turn, TurnHook
 from bot.metrics import Metrics
 from bot.privacy import mask_pii
@@ -53,7 +53,9 @@ def _confidence(value: Any) -> Optional[float]:
     return float(value)
 
 
-def _bot_entry(conversation_id: str, channel: str, item: BotMessage, language: Optional[str]) -> TranscriptEntry:
+def _bot_entry(
+    conversation_id: str, channel: str, item: BotMessage, language: Optional[str], entry_id: str
+) -> TranscriptEntry:
     raw_custom = item.get("custom")
     custom: Dict[str, Any] = raw_custom if isinstance(raw_custom, dict) else {}
     raw_text = item.get("text")
@@ -70,7 +72,19 @@ def _bot_entry(conversation_id: str, channel: str, item: BotMessage, language: O
         confidence=_confidence(custom.get("confidence")),
         payload=payload or None,
         language=str(custom["language"]) if custom.get("language") in LANGUAGES else language,
+        entry_id=entry_id,
     )
+
+
+def _stored_reply(recipient_id: str, row: Dict[str, Any]) -> BotMessage:
+    """A reply as the client first got it, from its stored row (``TranscriptRepository.replies_to``)."""
+    reply: BotMessage = {"recipient_id": recipient_id}
+    if row.get("text") is not None:
+        reply["text"] = row["text"]
+    payload = row.get("payload")
+    if isinstance(payload, dict):
+        reply.update({k: payload[k] for k in ("buttons", "custom", "image", "attachment") if k in payload})
+    return reply
 
 
 class ConversationService:
@@ -96,18 +110,42 @@ class ConversationService:
         self.history_limit = history_limit
         self.hooks = tuple(hooks)
 
+    async def replay(self, conversation_id: str, message_id: str) -> Optional[List[BotMessage]]:
+        """The replies already given to the message the client identified as ``message_id``; None if unknown.
+
+        A client retrying a message whose reply it never got (a gateway lost on the way) gets the same
+        replies, and nothing is sent to Rasa or stored again. When the store cannot be read the message
+        counts as unknown (its turn runs; its entries are still stored once).
+        """
+        try:
+            rows = await self.transcripts.replies_to(conversation_id, message_id)
+        except Exception as exc:
+            log.warning("could not look up a retried message: %s", type(exc).__name__)
+            return None
+        if rows is None:
+            return None
+        self.metrics.replayed.inc()
+        return [_stored_reply(conversation_id, row) for row in rows]
+
     async def handle(
-        self, conversation_id: str, text: str, channel: str, metadata: Optional[Dict[str, Any]] = None
+        self, conversation_id: str, text: str, channel: str, metadata: Optional[Dict[str, Any]] = None,
+        message_id: Optional[str] = None,
     ) -> List[BotMessage]:
         """Record the taxpayer's message, get the reply for the current route, record it.
 
-        The text is masked before it leaves the gateway (to Rasa, logs or the store).
+        The text is masked before it leaves the gateway (to Rasa, logs or the store). ``message_id``, the
+        client's id of this message, fixes the ids the turn is stored under (see ``replay``).
         """
         started = time.perf_counter()
         masked = mask_pii(text)
         self.metrics.messages.labels(channel=channel, sender_type="taxpayer").inc()
         language = turn_language(text, metadata)
-        entries = [TranscriptEntry(conversation_id, "taxpayer", channel, masked, language=language)]
+
+        def entry_id(index: int) -> str:
+            return new_entry_id() if message_id is None else message_entry_id(conversation_id, message_id, index)
+
+        entries = [TranscriptEntry(conversation_id, "taxpayer", channel, masked, language=language,
+                                   entry_id=entry_id(0))]
 
         replies: List[BotMessage] = []
         route = await self.routing.get(conversation_id)
@@ -138,8 +176,8 @@ class ConversationService:
             for hook in self.hooks:  # escalation, relay to the officer; outcome facts, feedback ids, rating request
                 replies = replies + await hook.after_turn(turn, replies)
 
-        for item in replies:
-            entries.append(_bot_entry(conversation_id, channel, item, language))
+        for index, item in enumerate(replies, start=1):
+            entries.append(_bot_entry(conversation_id, channel, item, language, entry_id(index)))
         if replies:
             self.metrics.messages.labels(channel=channel, sender_type="bot").inc(len(replies))
         await self._record(entries)

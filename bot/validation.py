@@ -6,7 +6,7 @@ import math
 import re
 import unicodedata
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Mapping
+from typing import Any, Dict, List, Mapping, Optional
 
 from bot.errors import ApiError
 
@@ -123,6 +123,20 @@ def validate_sender(sender: Any) -> str:
             400, "invalid_sender", f"'sender' must be at most {MAX_SENDER_CHARS} visible characters"
         )
     return sender
+
+
+#: The longest ``Idempotency-Key`` header taken (a UUID is 36 characters).
+MAX_IDEMPOTENCY_KEY_CHARS = 128
+
+
+def validate_idempotency_key(value: Optional[str]) -> Optional[str]:
+    """Check the optional ``Idempotency-Key`` header: 1-128 visible ASCII characters, or absent."""
+    if value is None:
+        return None
+    if not 0 < len(value) <= MAX_IDEMPOTENCY_KEY_CHARS or not all("!" <= c <= "~" for c in value):
+        raise ApiError(400, "invalid_idempotency_key",
+                       f"'Idempotency-Key' must be 1 to {MAX_IDEMPOTENCY_KEY_CHARS} visible ASCII characters")
+    return value
 
 
 def validate_metadata(metadata: Any) -> Dict[str, Any]:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import html
 from pathlib import Path
+from typing import Dict
 
 import yaml
 from aiohttp import web
@@ -12,7 +13,7 @@ from bot.http import client_ip, conversation_owner, read_json
 from bot.keys import HEALTH, METRICS, SERVICE, SETTINGS, SIGNER, THROTTLE
 from bot.ratelimit import Decision
 from bot.security import content_security_policy
-from bot.validation import parse_rest_payload
+from bot.validation import parse_rest_payload, validate_idempotency_key
 
 BOT_DIR = Path(__file__).resolve().parent
 OPENAPI_PATH = BOT_DIR / "openapi.yaml"
@@ -31,17 +32,28 @@ def _raise_if_limited(decision: Decision) -> None:
 
 
 async def rest_webhook(request: web.Request) -> web.Response:
-    """Rasa-compatible REST channel: one message in, a list of bot messages out."""
+    """Rasa-compatible REST channel: one message in, a list of bot messages out.
+
+    A client that names each message with an ``Idempotency-Key`` header may retry it safely: a message
+    already answered gets the same replies again (header ``Idempotent-Replayed: true``).
+    """
     app = request.app
     _raise_if_limited(await app[THROTTLE].check_ip(client_ip(request)))
+    message_id = validate_idempotency_key(request.headers.get("Idempotency-Key"))
     message = parse_rest_payload(await read_json(request), app[SETTINGS].max_message_chars)
     conversation_id = app[SIGNER].conversation_id(message.sender)  # staff never see the sender itself
     _raise_if_limited(await app[THROTTLE].check_sender(conversation_id))
-    replies = await app[SERVICE].handle(conversation_id, message.text, "rest", message.metadata)
+    service = app[SERVICE]
+    headers: Dict[str, str] = {}
+    replies = await service.replay(conversation_id, message_id) if message_id is not None else None
+    if replies is not None:
+        headers["Idempotent-Replayed"] = "true"
+    else:
+        replies = await service.handle(conversation_id, message.text, "rest", message.metadata, message_id)
     for reply in replies:  # Rasa's REST channel answers to the sender the client sent
         if reply.get("recipient_id") == conversation_id:
             reply["recipient_id"] = message.sender
-    return web.json_response(replies, dumps=dumps)
+    return web.json_response(replies, headers=headers, dumps=dumps)
 
 
 async def create_session(request: web.Request) -> web.Response:

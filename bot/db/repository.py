@@ -6,6 +6,7 @@ an outage or a timed-out commit is skipped instead of stored twice. With a durab
 """
 from __future__ import annotations
 
+import hashlib
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -26,6 +27,19 @@ def utcnow() -> datetime:
 def new_entry_id() -> str:
     """A fresh idempotency id for a transcript entry."""
     return uuid.uuid4().hex
+
+
+#: At most this many replies to one taxpayer message are found again (``TranscriptRepository.replies_to``).
+MAX_REPLIES = 32
+
+
+def message_entry_id(conversation_id: str, message_id: str, index: int = 0) -> str:
+    """The entry id of a client-identified message (``index`` 0) and of the replies to it (1, 2, ...).
+
+    The same client message id always gives the same entry ids, on any gateway, so a retried message
+    is found (``replies_to``) and never stored twice.
+    """
+    return hashlib.sha256(f"{conversation_id}\0{message_id}\0{index}".encode("utf-8")).hexdigest()[:32]
 
 
 @dataclass(frozen=True)
@@ -215,6 +229,24 @@ class TranscriptRepository:
         async with self._engine.connect() as conn:
             rows = (await conn.execute(stmt)).mappings().all()
         return [_row(row) for row in reversed(rows)]
+
+    async def replies_to(self, conversation_id: str, message_id: str) -> Optional[List[Dict[str, Any]]]:
+        """The stored replies to the taxpayer message a client identified as ``message_id``, in order.
+
+        None when that message is not stored (never received, or its turn did not finish); each reply is
+        a row of ``messages`` (``text``, ``payload``) as the gateway stored it.
+        """
+        table = Message.__table__
+        ids = [message_entry_id(conversation_id, message_id, i) for i in range(MAX_REPLIES + 1)]
+        stmt = (
+            select(table.c.entry_id, table.c.text, table.c.payload)
+            .where(table.c.conversation_id == conversation_id, table.c.entry_id.in_(ids))
+        )
+        async with self._engine.connect() as conn:
+            rows = {row["entry_id"]: row for row in (await conn.execute(stmt)).mappings().all()}
+        if ids[0] not in rows:
+            return None
+        return [dict(rows[i]) for i in ids[1:] if i in rows]
 
     async def since(
         self, conversation_id: str, after_id: int, sender_types: Sequence[str], limit: int = 200

@@ -2,7 +2,7 @@
 import pytest
 
 from bot.app import create_app
-from bot.keys import ROUTING, SIGNER
+from bot.keys import ROUTING, SERVICE, SIGNER
 from bot.routing import Route
 
 pytestmark = pytest.mark.asyncio
@@ -73,3 +73,47 @@ async def test_openapi_and_docs(client) -> None:
 async def test_index_redirects_to_chat_page(client) -> None:
     resp = await client.get("/", allow_redirects=False)
     assert resp.status == 302 and resp.headers["Location"] == "/static/index.html"
+
+
+async def _stored(app, sender: str):
+    """(sender type, text) of the conversation's stored messages, oldest first."""
+    return [(m["sender_type"], m["text"]) for m in await app[SERVICE].history(app[SIGNER].conversation_id(sender))]
+
+
+async def test_a_retried_message_gets_the_same_replies_and_is_stored_once(client, fake_rasa) -> None:
+    key = {"Idempotency-Key": "6f1c2b9e-0c4d-4c53-9a57-1f0e8c7d2a10"}
+    first = await client.post(URL, json={"sender": "r1", "message": "年度汇算怎么办？"}, headers=key)
+    assert first.status == 200 and "Idempotent-Replayed" not in first.headers
+    again = await client.post(URL, json={"sender": "r1", "message": "年度汇算怎么办？"}, headers=key)
+    assert again.status == 200 and again.headers["Idempotent-Replayed"] == "true"
+    assert await again.json() == await first.json()  # the thumbs' feedback id included
+    assert len(fake_rasa.received) == 1
+    stored = await _stored(client.server.app, "r1")
+    assert [kind for kind, _ in stored] == ["taxpayer", "bot"]
+
+    other = await client.post(URL, json={"sender": "r1", "message": "年度汇算怎么办？"},
+                              headers={"Idempotency-Key": "another-message"})  # asked again on purpose
+    assert "Idempotent-Replayed" not in other.headers and len(fake_rasa.received) == 2
+    elsewhere = await client.post(URL, json={"sender": "r2", "message": "echo:hi"}, headers=key)  # keys are per sender
+    assert await elsewhere.json() == [{"recipient_id": "r2", "text": "hi"}]
+
+
+async def test_a_message_retried_at_another_gateway_is_answered_from_the_store(aiohttp_client, make_settings,
+                                                                               fake_rasa) -> None:
+    settings = make_settings()  # two gateways, one database (as behind the cluster's proxy)
+    first, second = await aiohttp_client(create_app(settings)), await aiohttp_client(create_app(settings))
+    key = {"Idempotency-Key": "m-1"}
+    sent = await first.post(URL, json={"sender": "r3", "message": "echo:lost on the way"}, headers=key)
+    retried = await second.post(URL, json={"sender": "r3", "message": "echo:lost on the way"}, headers=key)
+    assert retried.headers["Idempotent-Replayed"] == "true"
+    assert await retried.json() == await sent.json() == [{"recipient_id": "r3", "text": "lost on the way"}]
+    assert len(fake_rasa.received) == 1
+    assert await _stored(second.server.app, "r3") == [("taxpayer", "echo:lost on the way"), ("bot", "lost on the way")]
+
+
+@pytest.mark.parametrize("key", ["", "has space", "x" * 129, "é"])
+async def test_a_bad_idempotency_key_is_refused_and_nothing_is_sent(client, fake_rasa, key) -> None:
+    resp = await client.post(URL, json={"sender": "r4", "message": "echo:hi"}, headers={"Idempotency-Key": key})
+    assert resp.status == 400
+    assert (await resp.json())["error"]["code"] == "invalid_idempotency_key"
+    assert fake_rasa.received == []

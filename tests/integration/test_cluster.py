@@ -385,13 +385,15 @@ SCRIPTS = (
 
 async def converse(http: aiohttp.ClientSession, url: str, sender: str, script: List[str], progress: List[int],
                    served: List[Tuple[float, str]]) -> List[str]:
-    """Send the script's messages in turn, retrying a failed one once; returns the texts that got a reply."""
+    """Send the script's messages in turn, retrying a failed one once with the same Idempotency-Key (a reply
+    lost with its gateway is then found in the store, not asked again); returns the texts that got a reply."""
     answered = []
     for text in script:
+        key = {"Idempotency-Key": uuid.uuid4().hex}
         for attempt in (1, 2):
             try:
                 async with http.post(f"{url}/webhooks/rest/webhook", json={"sender": sender, "message": text},
-                                     timeout=aiohttp.ClientTimeout(total=60)) as response:
+                                     headers=key, timeout=aiohttp.ClientTimeout(total=60)) as response:
                     if response.status == 200:
                         replies = await response.json()
                         assert replies, (sender, text)
