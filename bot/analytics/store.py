@@ -15,7 +15,21 @@ import os
 from collections import deque
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Callable, Deque, Dict, List, Literal, Optional, Protocol, Tuple, TypedDict, Union, cast
+from typing import (
+    Any,
+    Callable,
+    Deque,
+    Dict,
+    List,
+    Literal,
+    Optional,
+    Protocol,
+    Sequence,
+    Tuple,
+    TypedDict,
+    Union,
+    cast,
+)
 
 from sqlalchemy import and_, func, or_, select, text, update
 from sqlalchemy import exc as sa_exc
@@ -33,6 +47,7 @@ from bot.db.repository import (
     insert_entries,
     insert_handoff_event,
 )
+from bot.db.statements import insert_on_conflict
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +89,28 @@ def _error_text(exc: BaseException) -> str:
     return f"{type(reason).__name__}: {reason}".replace("\x00", "\\0")[:2000]
 
 
+#: One turn's counts added to its conversation's outcome row (created on the first turn); a new question after
+#: the end re-opens the conversation. Compiled once (``bot.db.statements``).
+UPSERT_TURN = insert_on_conflict(
+    conversation_outcomes,
+    ("conversation_id", "started_at", "day", "last_activity_at", "channel", "language", "taxpayer_messages",
+     "answers", "unanswered", "topic_article_id", "handoff_requested", "agent_joined", "score"),
+    "conversation_id",
+    values={"score": "(SELECT score FROM conversation_ratings WHERE conversation_id = :conversation_id)"},
+    update={
+        "last_activity_at": "excluded.last_activity_at",
+        "taxpayer_messages": "conversation_outcomes.taxpayer_messages + excluded.taxpayer_messages",
+        "answers": "conversation_outcomes.answers + excluded.answers",
+        "unanswered": "conversation_outcomes.unanswered + excluded.unanswered",
+        "topic_article_id": "coalesce(conversation_outcomes.topic_article_id, excluded.topic_article_id)",
+        "handoff_requested": "(conversation_outcomes.handoff_requested OR excluded.handoff_requested)",
+        "agent_joined": "(conversation_outcomes.agent_joined OR excluded.agent_joined)",
+        "ended_at": "NULL",
+        "end_reason": "NULL",
+    },
+)
+
+
 class IdleConversation(TypedDict):
     """A conversation claimed by the idle sweep (asked for a rating once)."""
 
@@ -91,21 +128,34 @@ class AnalyticsRepository:
 
     async def apply(self, op: Write) -> None:
         """Apply one operation in its own transaction; ValueError for an unknown kind."""
+        await self.apply_all([op])
+
+    async def apply_all(self, ops: Sequence[Write]) -> None:
+        """Apply operations in order, in one transaction (all or none); transcript entries in one statement."""
         async with self.engine.begin() as conn:
-            if op["op"] == "transcript":
-                await insert_entries(conn, [TranscriptEntry.from_record(item) for item in op["entries"]])
-            elif op["op"] == "handoff_event":
-                await insert_handoff_event(conn, op)
-            elif op["op"] == "turn":
-                await self._turn(conn, op)
-            elif op["op"] == "end":
-                await self._end(conn, op)
-            elif op["op"] == "rating":
-                await self._rating(conn, op)
-            elif op["op"] == "feedback":
-                await self._feedback(conn, op)
-            else:
-                raise ValueError(f"unknown analytics operation {op.get('op')!r}")
+            entries: List[TranscriptEntry] = []
+            for op in ops:
+                if op["op"] == "transcript":
+                    entries.extend(TranscriptEntry.from_record(item) for item in op["entries"])
+                    continue
+                await insert_entries(conn, entries)  # the transcripts before it, in order
+                entries = []
+                await self._apply_in(conn, op)
+            await insert_entries(conn, entries)
+
+    async def _apply_in(self, conn: AsyncConnection, op: Write) -> None:
+        if op["op"] == "handoff_event":
+            await insert_handoff_event(conn, op)
+        elif op["op"] == "turn":
+            await self._turn(conn, op)
+        elif op["op"] == "end":
+            await self._end(conn, op)
+        elif op["op"] == "rating":
+            await self._rating(conn, op)
+        elif op["op"] == "feedback":
+            await self._feedback(conn, op)
+        else:
+            raise ValueError(f"unknown analytics operation {op.get('op')!r}")
 
     async def dead_letter(self, op: Write, error: str, tries: int) -> None:
         """Keep an operation the database refused for good in ``dead_letters``."""
@@ -115,35 +165,15 @@ class AnalyticsRepository:
             ))
 
     async def _turn(self, conn: AsyncConnection, op: TurnOp) -> None:
-        t = conversation_outcomes
         at = parse_time(op["at"])
         language = op.get("language") or "en"
-        stmt = self._insert(t).values(
-            conversation_id=op["conversation_id"], started_at=at, day=beijing_day(at), last_activity_at=at,
-            channel=op["channel"], language=language, taxpayer_messages=int(op.get("taxpayer_messages", 1)),
-            answers=int(op.get("answers", 0)), unanswered=int(op.get("unanswered", 0)),
-            topic_article_id=op.get("topic"), handoff_requested=bool(op.get("handoff_requested")),
-            agent_joined=bool(op.get("agent_joined")),
-            score=select(conversation_ratings.c.score)
-            .where(conversation_ratings.c.conversation_id == op["conversation_id"]).scalar_subquery(),
-        )
-        ex = stmt.excluded
-        stmt = stmt.on_conflict_do_update(
-            index_elements=["conversation_id"],
-            set_={
-                "last_activity_at": ex.last_activity_at,
-                "taxpayer_messages": t.c.taxpayer_messages + ex.taxpayer_messages,
-                "answers": t.c.answers + ex.answers,
-                "unanswered": t.c.unanswered + ex.unanswered,
-                "topic_article_id": func.coalesce(t.c.topic_article_id, ex.topic_article_id),
-                "handoff_requested": or_(t.c.handoff_requested, ex.handoff_requested),
-                "agent_joined": or_(t.c.agent_joined, ex.agent_joined),
-                # a new question after the end re-opens the conversation
-                "ended_at": None,
-                "end_reason": None,
-            },
-        )
-        await conn.execute(stmt)
+        await conn.execute(UPSERT_TURN, {
+            "conversation_id": op["conversation_id"], "started_at": at, "day": beijing_day(at), "last_activity_at": at,
+            "channel": op["channel"], "language": language, "taxpayer_messages": int(op.get("taxpayer_messages", 1)),
+            "answers": int(op.get("answers", 0)), "unanswered": int(op.get("unanswered", 0)),
+            "topic_article_id": op.get("topic"), "handoff_requested": bool(op.get("handoff_requested")),
+            "agent_joined": bool(op.get("agent_joined")),
+        })
         rows = op.get("unanswered_rows") or []
         if rows:
             await conn.execute(
@@ -261,6 +291,10 @@ class OpSink(Protocol):
         """Apply ``op``; raise when it could not be applied (it is then kept and retried)."""
         ...
 
+    async def apply_all(self, ops: Sequence[Write]) -> None:
+        """Apply ``ops`` in order, all or none; raise when they could not be applied."""
+        ...
+
     async def dead_letter(self, op: Write, error: str, tries: int) -> None:
         """Keep ``op``, which the database refused ``tries`` times, aside; raise when it could not."""
         ...
@@ -274,17 +308,19 @@ class DurableWriter:
     """Writes operations now, or buffers them (bounded memory + append-only spool file) and retries.
 
     ``write`` returns ``"stored"`` (in the database) or ``"buffered"`` (kept, will be retried); it
-    raises ``BufferFull`` only when the write could not be kept anywhere. While anything is buffered,
-    new writes queue behind it so operations reach the database in order. A transient failure
-    (``is_transient``) is retried with a growing pause up to ``max_backoff``, for as long as it
-    lasts; any other failure is retried at once up to ``max_tries`` tries, then the operation goes to
+    raises ``BufferFull`` only when the write could not be kept anywhere. Writes that arrive while a
+    commit is under way are committed together in the next transaction (group commit: under load one
+    transaction serves many turns; each ``write`` still returns only once its operation is stored or kept).
+    While anything is buffered, new writes queue behind it so operations reach the database in order.
+    A transient failure (``is_transient``) is retried with a growing pause up to ``max_backoff``, for as
+    long as it lasts; any other failure is retried at once up to ``max_tries`` tries, then the operation goes to
     the dead letters (``OpSink.dead_letter``) and the next one is written.
     """
 
     def __init__(
         self, repo: OpSink, spool_path: Optional[Path] = None, max_memory: int = 50_000,
         retry_seconds: float = 2.0, db_timeout: float = 3.0, on_error: Callable[[str], None] = lambda kind: None,
-        max_tries: int = 3, max_backoff: float = 30.0,
+        max_tries: int = 3, max_backoff: float = 30.0, max_batch: int = 200,
     ) -> None:
         self.repo = repo
         self.spool_path = spool_path
@@ -294,6 +330,10 @@ class DurableWriter:
         self.on_error = on_error
         self.max_tries = max(1, max_tries)
         self.max_backoff = max(retry_seconds, max_backoff)
+        self.max_batch = max(1, max_batch)
+        self._batch: List[Tuple[Write, "asyncio.Future[WriteResult]"]] = []  # writes for the next commit
+        self._committing = 0  # writes in the commit under way
+        self._committer: Optional["asyncio.Task[None]"] = None
         self._queue: Deque[Tuple[int, Write]] = deque()
         self._seq = 0
         self._applied_seq = 0
@@ -309,7 +349,7 @@ class DurableWriter:
     @property
     def pending(self) -> int:
         """Operations waiting for the database (at least 1 while some are only in the spool file)."""
-        return len(self._queue) + (1 if self._spilled else 0)
+        return len(self._queue) + (1 if self._spilled else 0) + len(self._batch) + self._committing
 
     async def drained(self, timeout: float, poll: float = 0.05) -> bool:
         """True once nothing waits for the database (the retry loop stored it all); False after ``timeout`` s."""
@@ -337,7 +377,63 @@ class DurableWriter:
 
     # ------------------------------------------------------------------ writing
     async def write(self, op: Write) -> WriteResult:
-        """Apply ``op`` now, or keep it for a retry when the database fails or others are waiting."""
+        """Apply ``op`` now (with the writes that arrive meanwhile), or keep it when the database fails."""
+        if self._queue or self._spilled:
+            self._buffer(op)
+            return "buffered"
+        done: "asyncio.Future[WriteResult]" = asyncio.get_running_loop().create_future()
+        self._batch.append((op, done))
+        if self._committer is None or self._committer.done():
+            self._committer = asyncio.create_task(self._commit_batches())
+        return await asyncio.shield(done)  # a cancelled caller leaves its write to be committed
+
+    async def settled(self) -> None:
+        """Return once the writes handed to ``write`` so far are stored or kept."""
+        while self._committer is not None and not self._committer.done():
+            await asyncio.shield(self._committer)
+
+    async def _commit_batches(self) -> None:
+        """Commit the waiting writes, up to ``max_batch`` per transaction, until none wait."""
+        while self._batch:
+            batch, self._batch = self._batch[:self.max_batch], self._batch[self.max_batch:]
+            self._committing = len(batch)
+            try:
+                if self._queue or self._spilled:  # an earlier commit failed: these keep their place behind it
+                    results = [self._keep(op) for op, _ in batch]
+                elif len(batch) == 1:
+                    results = [await self._write_now(batch[0][0])]
+                else:
+                    results = await self._write_together([op for op, _ in batch])
+            except BaseException as exc:  # cancelled with the event loop: no caller waits for ever
+                for _, done in batch + self._batch:
+                    if not done.done():
+                        done.set_exception(RuntimeError("the writer stopped before this write was stored"))
+                raise exc
+            finally:
+                self._committing = 0
+            for (_, done), result in zip(batch, results):
+                if done.done():
+                    continue
+                if isinstance(result, BaseException):
+                    done.set_exception(result)
+                else:
+                    done.set_result(result)
+
+    async def _write_together(self, ops: List[Write]) -> List[Union[WriteResult, BaseException]]:
+        try:
+            await asyncio.wait_for(self.repo.apply_all(ops), self.db_timeout)
+        except Exception as exc:
+            if is_transient(exc):
+                log.error("analytics write failed (%s); buffering %d write(s)", type(exc).__name__, len(ops))
+                self.on_error("db")
+                return [self._keep(op) for op in ops]
+            # one of them was refused: the others must not share its fate
+            return [await self._write_now(op) for op in ops]
+        self.stored += len(ops)
+        return ["stored"] * len(ops)
+
+    async def _write_now(self, op: Write) -> Union[WriteResult, BaseException]:
+        """Apply one write in its own transaction, or keep it (behind the writes already kept)."""
         refused = False
         if not self._queue and not self._spilled:
             try:
@@ -348,9 +444,16 @@ class DurableWriter:
                 refused = not is_transient(exc)
                 log.error("analytics write failed (%s); buffering it", type(exc).__name__)
                 self.on_error("db")
-        self._buffer(op)
+        result = self._keep(op)
         if refused and len(self._queue) == 1:  # it is the head: its first try counts
             self._head_tries = 1
+        return result
+
+    def _keep(self, op: Write) -> Union[WriteResult, BaseException]:
+        try:
+            self._buffer(op)
+        except BufferFull as exc:
+            return exc
         return "buffered"
 
     def _buffer(self, op: Write) -> None:
@@ -400,6 +503,7 @@ class DurableWriter:
     # ------------------------------------------------------------------ retrying
     async def flush(self) -> bool:
         """Apply buffered operations in order; True when nothing is left."""
+        await self.settled()
         async with self._lock:
             while self._queue or self._spilled:
                 if not self._queue and self._spilled:

@@ -31,13 +31,13 @@ def _sqlite_wal(dbapi_connection: Any, _record: Any) -> None:
 
 
 def create_engine(url: str) -> Any:
-    """An ``AsyncEngine`` for ``url`` that checks pooled connections before use; SQLite files use WAL."""
+    """An ``AsyncEngine`` for ``url``: PostgreSQL connections are checked before use; SQLite files use WAL."""
     ensure_sqlite_dir(url)
     if url.startswith("sqlite") and ":memory:" not in url:
         # SQLAlchemy's default for an aiosqlite file is no pool: a new connection, with its own thread,
-        # for every transaction; a small pool keeps a few open
-        engine = create_async_engine(url, future=True, pool_pre_ping=True, poolclass=AsyncAdaptedQueuePool,
-                                     pool_size=4, max_overflow=4)
+        # for every transaction; a small pool keeps a few open. No pre-ping: a file connection cannot be
+        # dropped by a server, and each ping was a round trip to the connection's thread per transaction.
+        engine = create_async_engine(url, future=True, poolclass=AsyncAdaptedQueuePool, pool_size=4, max_overflow=4)
         event.listen(engine.sync_engine, "connect", _sqlite_wal)
         return engine
     return create_async_engine(url, future=True, pool_pre_ping=True)

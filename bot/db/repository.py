@@ -17,6 +17,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from bot.db.models import Conversation, HandoffEvent, Message
+from bot.db.statements import insert_on_conflict
 
 
 def utcnow() -> datetime:
@@ -150,20 +151,27 @@ class Spool(Protocol):
         ...
 
 
+#: The statements of ``insert_entries`` (compiled once: ``bot.db.statements``).
+INSERT_CONVERSATION = insert_on_conflict(Conversation.__table__, ("id", "channel", "route", "created_at"), "id")
+INSERT_MESSAGE = insert_on_conflict(
+    Message.__table__,
+    ("entry_id", "conversation_id", "created_at", "sender_type", "channel", "text", "kind", "article_id",
+     "confidence", "payload", "language"),
+    "entry_id",
+)
+
+
 async def insert_entries(conn: AsyncConnection, entries: Sequence[TranscriptEntry]) -> None:
     """Insert messages (and their conversations on first sight); entries already stored are skipped."""
     if not entries:
         return
-    insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
     first = entries[0]
-    for conv_id in dict.fromkeys(e.conversation_id for e in entries):
-        await conn.execute(
-            insert(Conversation.__table__).values(
-                id=conv_id, channel=first.channel, route="bot", created_at=first.created_at
-            ).on_conflict_do_nothing(index_elements=["id"])
-        )
+    await conn.execute(INSERT_CONVERSATION, [
+        {"id": conv_id, "channel": first.channel, "route": "bot", "created_at": first.created_at}
+        for conv_id in dict.fromkeys(e.conversation_id for e in entries)
+    ])
     await conn.execute(
-        insert(Message.__table__).on_conflict_do_nothing(index_elements=["entry_id"]),
+        INSERT_MESSAGE,
         [
             {
                 "entry_id": e.entry_id,

@@ -89,6 +89,12 @@ class Outage:
             raise ConnectionRefusedError("connection refused")
         self.applied.append(op["conversation_id"])
 
+    async def apply_all(self, ops: List[Dict[str, Any]]) -> None:  # all or none, as in one transaction
+        if self.failures > 0:
+            self.failures -= 1
+            raise ConnectionRefusedError("connection refused")
+        self.applied.extend(op["conversation_id"] for op in ops)
+
     async def dead_letter(self, op: Dict[str, Any], error: str, tries: int) -> None:
         self.dead.append(op)
 

@@ -35,6 +35,11 @@ class FlakyRepo:
             raise ConnectionRefusedError("database down")
         self.applied.append(op)
 
+    async def apply_all(self, ops: List[Dict[str, Any]]) -> None:  # all or none, as in one transaction
+        if self.down:
+            raise ConnectionRefusedError("database down")
+        self.applied.extend(ops)
+
 
 def _op(n: int) -> Dict[str, Any]:
     return {"op": "rating", "conversation_id": f"c{n}", "score": 1 + n % 5, "at": "2026-03-01T00:00:00+00:00"}
