@@ -47,6 +47,9 @@ bench: install
 bench-gateway: install
 	$(PY) -m scripts.bench_gateway
 
+profile-gateway: install
+	$(PY) -m scripts.profile_gateway
+
 bench-handoff: install
 	$(PY) -m scripts.bench_handoff
 
