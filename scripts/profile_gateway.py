@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import pstats
 import signal
 import subprocess
@@ -30,6 +29,7 @@ from typing import Dict, List, Tuple
 import aiohttp
 from aiohttp.test_utils import unused_port
 
+from scripts import stack
 from scripts.bench_gateway import cpu_seconds, machine
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -130,7 +130,7 @@ def run(users: int, messages: int, rasa_ms: float, profile_to: Path | None) -> T
     """One run: (gateway CPU seconds, wall seconds, reply times) for ``users`` x ``messages`` messages."""
     rasa_port, gateway_port = unused_port(), unused_port()
     work = Path(tempfile.mkdtemp(prefix="profile-gateway-"))
-    env = dict(os.environ, RASA_URL=f"http://127.0.0.1:{rasa_port}", ACTION_SERVER_URL=f"http://127.0.0.1:{rasa_port}",
+    env = dict(stack.environment(), RASA_URL=f"http://127.0.0.1:{rasa_port}", ACTION_SERVER_URL=f"http://127.0.0.1:{rasa_port}",
                DATABASE_URL=f"sqlite+aiosqlite:///{work}/gateway.db", PORT=str(gateway_port), LOG_LEVEL="WARNING",
                SESSION_SECRET=uuid.uuid4().hex, ANALYTICS_SPOOL_PATH=str(work / "spool.jsonl"),
                RATE_LIMIT_SENDER_BURST="1000000", RATE_LIMIT_SENDER_PER_MINUTE="1000000",
