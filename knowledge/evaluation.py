@@ -102,6 +102,18 @@ class EvalSet:
         )
 
 
+class Miss(NamedTuple):
+    """A question not answered right: what the reply did, what the retriever decided, and why."""
+
+    question: str
+    expected: str
+    got: str  # the retriever's top article ("-" when none)
+    reply: str  # answer | clarify | decline (the reply shows no article)
+    retriever: str  # the retriever's own decision: answer | clarify | out_of_scope
+    confidence: float
+    route: str  # how far the NLU let the knowledge base answer (knowledge.routing.Reach); "-" through the retriever
+
+
 @dataclass
 class EvalReport:
     """What the evaluation measured; `misses` lists the questions that went wrong, for reading."""
@@ -116,7 +128,7 @@ class EvalReport:
     off_topic_shown_articles_rate: float
     questions: int
     off_topic: int
-    misses: List[Tuple[str, str, str, str, float]] = field(default_factory=list)
+    misses: List[Miss] = field(default_factory=list)
     false_answers: List[Tuple[str, str, str]] = field(default_factory=list)
 
     def summary(self) -> str:
@@ -141,10 +153,11 @@ def evaluate(
     """
     hits = answered = answered_right = clarified = covered = 0
     reciprocal = 0.0
-    misses: List[Tuple[str, str, str, str, float]] = []
+    misses: List[Miss] = []
     for text, expected in eval_set.questions:
         result = retriever.search(text, k=depth)
-        verdict = decision(result, routes[text] if routes is not None else Reach.FULL)
+        route = routes[text] if routes is not None else Reach.FULL
+        verdict = decision(result, route)
         ranked = [c.article.id for c in result.candidates]
         top = ranked[0] if ranked else "-"
         if top == expected:
@@ -159,8 +172,8 @@ def evaluate(
         elif verdict == "clarify":
             clarified += 1
         if top != expected or verdict != "answer":
-            misses.append((text, expected, top, verdict if verdict != "decline" else result.decision,
-                           result.confidence))
+            misses.append(Miss(text, expected, top, verdict, result.decision, result.confidence,
+                               route.value if routes is not None else "-"))
     false_answers: List[Tuple[str, str, str]] = []
     off_topic_shown = 0
     for text in eval_set.off_topic:
@@ -282,21 +295,27 @@ def target_lines(reports: Mapping[Key, EvalReport]) -> str:
 
 
 def write_misses(reports: Mapping[Key, EvalReport], path: Path) -> int:
-    """Every miss (not answered right) and false answer as TSV for the knowledge-base maintainers."""
+    """Every miss (not answered right) and false answer as TSV for the knowledge-base maintainers.
+
+    `reply` is what the taxpayer saw (`decline`: no article); `NLU route` says why an assistant row shows
+    less than the retriever found: `none` (the NLU sent the message to small talk, a calculator or a
+    person), `sure` (out of scope or bare figures: only a sure answer), `full`.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
     count = 0
     with path.open("w", encoding="utf-8", newline="") as handle:
         writer = csv.writer(handle, delimiter="\t")
-        writer.writerow(["language", "part", "through", "kind", "question", "expected", "got", "decision",
-                         "confidence"])
+        writer.writerow(["language", "part", "through", "kind", "question", "expected", "got", "reply",
+                         "retriever decision", "confidence", "NLU route"])
         for key, report in reports.items():
             language, part, through = (tuple(key) + ("retriever",))[:3]
-            for text, expected, got, verdict, confidence in report.misses:
-                writer.writerow([language, part, through, "question", text, expected, got, verdict,
-                                 f"{confidence:.3f}"])
+            for miss in report.misses:
+                writer.writerow([language, part, through, "question", miss.question, miss.expected, miss.got,
+                                 miss.reply, miss.retriever, f"{miss.confidence:.3f}", miss.route])
                 count += 1
             for text, got, scores in report.false_answers:
-                writer.writerow([language, part, through, "off_topic", text, "-", got, "answer", scores])
+                writer.writerow([language, part, through, "off_topic", text, "-", got, "answer", "answer", scores,
+                                 "-"])
                 count += 1
     return count
 

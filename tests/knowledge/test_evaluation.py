@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Dict, Tuple
 
-from knowledge.evaluation import TARGETS, EvalReport, EvalSet, evaluate, target_lines
+from knowledge.evaluation import TARGETS, EvalReport, EvalSet, evaluate, target_lines, write_misses
 from knowledge.retriever import Candidate, Retrieval
 from knowledge.routing import Reach
 from knowledge.schema import Article
@@ -78,3 +78,24 @@ def test_the_assistant_rows_count_only_what_the_nlu_lets_through(knowledge_servi
     assert report.off_topic_shown_articles_rate == 0.0
     full = evaluate(FixedRetriever(results), dev)  # type: ignore[arg-type]
     assert full.answered_rate == 2 / 3 and full.off_topic_shown_articles_rate == 1.0
+
+
+def test_the_misses_file_says_what_the_reply_did_and_why(knowledge_service: KnowledgeService, tmp_path) -> None:
+    ranked = candidates(knowledge_service, "iit-annual-bonus", "iit-rate-table")
+    results = {
+        "year end bonus 个税怎么算": Retrieval("year end bonus 个税怎么算", "answer", 0.9, 0.99, ranked),
+        "bonus rate": Retrieval("bonus rate", "clarify", 0.2, 0.99, ranked),
+    }
+    dev = EvalSet((("year end bonus 个税怎么算", "iit-annual-bonus"), ("bonus rate", "iit-annual-bonus")), ())
+    routes = {"year end bonus 个税怎么算": Reach.NONE, "bonus rate": Reach.FULL}  # the first went to a calculator
+    reports = {("zh", "tune", "assistant"): evaluate(FixedRetriever(results), dev, routes=routes),  # type: ignore[arg-type]
+               ("zh", "tune"): evaluate(FixedRetriever(results), dev)}  # type: ignore[arg-type]
+    path = tmp_path / "misses.tsv"
+    assert write_misses(reports, path) == 3  # through the retriever alone the first one is answered right
+    header, *rows = [line.split("\t") for line in path.read_text("utf-8").splitlines()]
+    table = [dict(zip(header, row)) for row in rows]
+    assert [(r["through"], r["question"], r["reply"], r["retriever decision"], r["NLU route"]) for r in table] == [
+        ("assistant", "year end bonus 个税怎么算", "decline", "answer", "none"),
+        ("assistant", "bonus rate", "clarify", "clarify", "full"),
+        ("retriever", "bonus rate", "clarify", "clarify", "-"),
+    ]
