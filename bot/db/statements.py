@@ -7,7 +7,7 @@ PostgreSQL, and the bound values keep the columns' types (dates, JSON, booleans)
 """
 from __future__ import annotations
 
-from typing import Mapping, Sequence
+from typing import Mapping, Optional, Sequence
 
 from sqlalchemy import Table, bindparam, text
 from sqlalchemy.sql.elements import TextClause
@@ -19,14 +19,15 @@ def quoted(name: str) -> str:
 
 
 def insert_on_conflict(
-    table: Table, columns: Sequence[str], conflict: str, values: Mapping[str, str] = {},
-    update: Mapping[str, str] = {},
+    table: Table, columns: Sequence[str], conflict: str, values: Optional[Mapping[str, str]] = None,
+    update: Optional[Mapping[str, str]] = None,
 ) -> TextClause:
     """``INSERT INTO table (columns) VALUES (...) ON CONFLICT (conflict) DO NOTHING`` (or ``DO UPDATE SET``).
 
     Each column takes the bound parameter of its name unless ``values`` gives an SQL expression for it;
     ``update`` maps columns to SQL expressions (``excluded.<column>`` is the row that was refused).
     """
+    values = values or {}
     names = ", ".join(quoted(c) for c in columns)
     exprs = ", ".join(values.get(c, f":{c}") for c in columns)
     action = "DO NOTHING"
