@@ -165,10 +165,12 @@ async def insert_entries(conn: AsyncConnection, entries: Sequence[TranscriptEntr
     """Insert messages (and their conversations on first sight); entries already stored are skipped."""
     if not entries:
         return
-    first = entries[0]
+    firsts: Dict[str, TranscriptEntry] = {}
+    for entry in entries:  # a group commit mixes conversations: each is created from its own first entry
+        firsts.setdefault(entry.conversation_id, entry)
     await conn.execute(INSERT_CONVERSATION, [
         {"id": conv_id, "channel": first.channel, "route": "bot", "created_at": first.created_at}
-        for conv_id in dict.fromkeys(e.conversation_id for e in entries)
+        for conv_id, first in firsts.items()
     ])
     await conn.execute(
         INSERT_MESSAGE,

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.analytics.models import conversation_outcomes, conversation_ratings
 from bot.analytics.store import AnalyticsRepository, DurableWriter, Write
-from bot.db.models import Message
+from bot.db.models import Conversation, Message
 from bot.db.repository import TranscriptEntry, transcript_op
 
 pytestmark = pytest.mark.asyncio
@@ -100,3 +100,13 @@ async def test_a_write_whose_caller_gave_up_is_still_stored(engine, tmp_path) ->
     task.cancel()  # the taxpayer's connection closed
     await writer.settled()
     assert await stored_messages(engine) == {conv: 2}
+
+
+async def test_conversations_committed_together_keep_their_own_channel(engine, tmp_path) -> None:
+    writer = DurableWriter(AnalyticsRepository(engine), tmp_path / "spool.jsonl")
+    ops = [transcript_op([TranscriptEntry(f"ch-{channel}", "taxpayer", channel, "q")])
+           for channel in ("rest", "socketio", "wechat")]
+    assert await asyncio.gather(*(writer.write(op) for op in ops)) == ["stored"] * 3
+    async with engine.connect() as conn:
+        rows = (await conn.execute(select(Conversation.__table__.c.id, Conversation.__table__.c.channel))).all()
+    assert sorted(rows) == [("ch-rest", "rest"), ("ch-socketio", "socketio"), ("ch-wechat", "wechat")]
