@@ -37,6 +37,12 @@ FRESH_SETS: Dict[str, Tuple[Path, ...]] = {
     "zh": (DATA_DIR / "fresh_zh.yml",),
 }
 REPORTED_PARTS = PARTS + ("fresh",)
+#: More tuning questions and off-topic lines, written for the 2026-12 release without sight of the dev or
+#: fresh sets: they join the dev sets' tuning part (never a reporting part).
+TUNING_SETS: Dict[str, Tuple[Path, ...]] = {
+    "en": (DATA_DIR / "tuning_en.yml",),
+    "zh": (DATA_DIR / "tuning_zh.yml",),
+}
 #: A report's key: language, part and path ("retriever": every message searched in full;
 #: "assistant": routed by the trained NLU first, `knowledge.routing`).
 Key = Tuple[str, ...]
@@ -81,10 +87,16 @@ class EvalSet:
 
     @classmethod
     def for_language(cls, language: str, part: str = "") -> "EvalSet":
-        """The dev set of one language, whole or one part; part "fresh" is the fresh set (`FRESH_SETS`)."""
+        """The dev set of one language, whole or one part.
+
+        Part "fresh" is the fresh set (`FRESH_SETS`); part "tune" is the dev sets' tuning half and the
+        tuning sets (`TUNING_SETS`); the whole dev set is the dev files alone.
+        """
         if part == "fresh":
             return cls.load(*FRESH_SETS[language])
         whole = cls.load(*DEV_SETS[language])
+        if part == "tune":
+            return whole.part(part).plus(cls.load(*TUNING_SETS[language]))
         return whole.part(part) if part else whole
 
     def without(self, texts: AbstractSet[str]) -> "EvalSet":
@@ -93,6 +105,10 @@ class EvalSet:
             tuple(q for q in self.questions if q[0] not in texts),
             tuple(t for t in self.off_topic if t not in texts),
         )
+
+    def plus(self, other: "EvalSet") -> "EvalSet":
+        """This set's items followed by `other`'s."""
+        return EvalSet(self.questions + other.questions, self.off_topic + other.off_topic)
 
     def part(self, part: str) -> "EvalSet":
         """Only the items of `part`."""
@@ -212,12 +228,12 @@ def assistant_routes(
     """Each dev text's route by the NLU of the Rasa model `model`, and the dev texts it was trained on."""
     texts: List[str] = []
     for language in languages:
-        for dev in (EvalSet.for_language(language), EvalSet.for_language(language, "fresh")):
+        for dev in (EvalSet.for_language(language), *(EvalSet.for_language(language, p) for p in REPORTED_PARTS)):
             texts.extend(q for q, _ in dev.questions)
             texts.extend(dev.off_topic)
     trained = training_texts()
     excluded = frozenset(t for t in texts if normalise(t) in trained)
-    verdicts = parse(model, [t for t in texts if t not in excluded])
+    verdicts = parse(model, list(dict.fromkeys(t for t in texts if t not in excluded)))
     return {text: reach(v.intent, v.entities) for text, v in verdicts.items()}, excluded
 
 

@@ -18,6 +18,7 @@ import pytest
 from knowledge.evaluation import (
     DEV_SETS,
     TARGETS,
+    TUNING_SETS,
     EvalReport,
     EvalSet,
     Target,
@@ -25,6 +26,7 @@ from knowledge.evaluation import (
     evaluate,
     part_of,
 )
+from knowledge.retriever import load_off_topic
 from knowledge.service import KnowledgeService
 from scripts import stack
 
@@ -151,3 +153,26 @@ def test_the_fresh_sets_are_labelled_with_real_articles_and_share_no_text_with_t
 
 def test_dev_files_cover_both_languages() -> None:
     assert set(DEV_SETS) == set(LANGUAGES)
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_the_tuning_sets_join_only_the_tuning_part_and_share_no_text_with_reporting_data(
+    knowledge_service: KnowledgeService, language: str
+) -> None:
+    extra = EvalSet.load(*TUNING_SETS[language])
+    assert len(extra.questions) >= 200 and len(extra.off_topic) >= 15
+    assert not {a for _, a in extra.questions if knowledge_service.get(a) is None}
+    tune, held_out = EvalSet.for_language(language, "tune"), EvalSet.for_language(language, "heldout")
+    assert set(extra.questions) <= set(tune.questions) and set(extra.off_topic) <= set(tune.off_topic)
+    reporting = EvalSet.for_language(language).plus(EvalSet.for_language(language, "fresh"))
+    reporting_texts = {q for q, _ in reporting.questions} | set(reporting.off_topic)
+    assert not reporting_texts & ({q for q, _ in extra.questions} | set(extra.off_topic))
+    assert not set(extra.questions) & set(held_out.questions)
+
+
+def test_the_off_topic_calibration_lines_never_come_from_the_reporting_sets() -> None:
+    calibration = {line for language in LANGUAGES for line in load_off_topic(language)}
+    for language in LANGUAGES:
+        for part in ("heldout", "fresh"):
+            reporting = EvalSet.for_language(language, part)
+            assert not calibration & (set(reporting.off_topic) | {q for q, _ in reporting.questions}), (language, part)
