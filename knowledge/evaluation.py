@@ -1,7 +1,8 @@
 """Retrieval quality on the labelled dev sets, per language and per part (tuning / held-out).
 
 Every dev item belongs to a part by a hash of its text: `tune` may be looked at while choosing
-thresholds and features, `heldout` only reports. Figures: top-1 accuracy, MRR, the share answered
+thresholds and features, `heldout` only reports. The tuning sets (`TUNING_SETS`) join `tune`; the
+fresh sets (`FRESH_SETS`) are a third part that only reports. Figures: top-1 accuracy, MRR, the share answered
 directly and how many of those are right, the clarify rate, whether the right article is in the
 answer or the three clarify buttons, and for off-topic messages the false-answer rate (answered with
 an article) and the share shown any article (answer or buttons). Buttons count only as the reply
