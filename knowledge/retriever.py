@@ -47,12 +47,12 @@ NEIGHBOUR_WINDOW = 4
 RELATED_BUTTONS = 3
 # An answer by confidence alone also needs the top article this far ahead of the best article that is
 # not its declared neighbour (`related` either way): near-duplicates are not punished, confusions with
-# unrelated articles are. Chosen on the tuning parts, as the margin with the most answers whose
-# answered-right stays at least 0.975 (the 0.97 target with a question's room): on the enlarged
-# tuning part (with tests/data/tuning_zh.yml, 446 questions) zh 0.01 answers 0.978 with 0.975 right,
-# where the earlier 0.02 answered 0.944 with 0.979 (15 more clarifications to avoid 2 wrong answers);
-# 0.005 gives 0.982 and 0.973. In English no value helped without answering under 0.93.
-DISTINCT_MARGIN = {"en": 0.0, "zh": 0.01}
+# unrelated articles are. Chosen on the tuning parts: in Chinese 0.02 raised answered-right from
+# 0.946 to 0.959 with 0.933 answered; in English no value helped without answering under 0.93. On the
+# enlarged tuning part (tests/data/tuning_zh.yml) 0.01 answered more (0.978 against 0.944) at 0.975
+# right against 0.979, but answered wrongly the close calls between unrelated articles that
+# tests/knowledge/test_retriever.py guards (a tax dispute answered with the IIT app), so it stays 0.02.
+DISTINCT_MARGIN = {"en": 0.0, "zh": 0.02}
 # The calibration also reads log(top-1 margin + GAP_FLOOR): a margin of a few thousandths between two
 # articles is a coin toss (on the articles' held-out variants the top article of such a pair is right
 # 35-45 % of the time), which the linear margin feature under-weights. Added and checked on the enlarged
